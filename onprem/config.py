@@ -1,0 +1,348 @@
+"""Typed, frozen settings of one deployment, and their validation.
+
+`parse_settings` is pure: a plain dict (merged from defaults, file, environment and flags) plus an origin
+map in, a `Settings` out, or a `ConfigError` whose every line names the file, line, field and what would
+be valid. `load_settings` adds the reading of the file and the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from onprem.config_source import Origins, from_env, from_flags, locate, merge, parse_yaml
+from onprem.errors import ConfigError
+from onprem.exporter.settings import ExporterSettings
+from onprem.relay.settings import RelaySettings
+
+DEFAULT_CONFIG_NAME = "onprem.yaml"
+EMULATOR_REGISTRY = "onprem-emulator"
+VALID_SHARDS = (1, 2, 4, 8, 16, 32)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Model(BaseModel):
+    """Base of every settings section: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeploymentSettings(Model):
+    name: Name = "onprem"
+    """Compose project name; also names the network, volumes and state directory."""
+    state_dir: str = ".onprem"
+    """Where secrets, the rendered bundle and deploy records live (relative to the config file)."""
+    timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    """How long `deploy` waits for every service to be healthy and the API to answer."""
+
+
+class HostSettings(Model):
+    name: Name = "local"
+    address: str = "local"
+    """`local` for this machine's engine, or `ssh://user@host[:port]` for a remote one."""
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value != "local" and not re.fullmatch(r"ssh://([^@/\s]+@)?[^:/\s]+(:\d{1,5})?", value):
+            raise ValueError("must be 'local' or ssh://user@host[:port]")
+        return value
+
+
+class ClientSettings(Model):
+    image_registry: str = EMULATOR_REGISTRY
+    """Registry holding `coreapp` and `web` images; `onprem-emulator` is the emulated client built locally."""
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "2.57.2"
+    mode: Literal["single", "multiconnect"] = "single"
+    shards: int = 1
+    """Multiconnect shard count, one of 1, 2, 4, 8, 16, 32 (coreapps = shards + 1)."""
+    web_servername: str = "localhost"
+    """Server name of the web endpoint's TLS certificate (WA_WEB_SERVERNAME)."""
+    platform: str | None = None
+    """Image platform, e.g. linux/x86_64 for Meta's amd64-only images on other hosts."""
+
+    @field_validator("shards")
+    @classmethod
+    def _shards(cls, value: int) -> int:
+        if value not in VALID_SHARDS:
+            raise ValueError(f"must be one of {', '.join(map(str, VALID_SHARDS))}")
+        return value
+
+    @property
+    def emulated(self) -> bool:
+        return self.image_registry == EMULATOR_REGISTRY
+
+    @property
+    def coreapp_image(self) -> str:
+        return f"{self.image_registry}/coreapp:v{self.version}"
+
+    @property
+    def web_image(self) -> str:
+        return f"{self.image_registry}/web:v{self.version}"
+
+
+class ExternalDbSettings(Model):
+    kind: Literal["mysql", "postgres"] = "mysql"
+    host: str
+    port: Port = 3306
+    username: str = "root"
+
+
+class DbSettings(Model):
+    engine: Literal["mysql", "postgres", "external"] = "mysql"
+    image: str | None = None
+    """Database image; defaults to onprem/mysql:8.0 or onprem/postgres:15 (built by `make images`)."""
+    username: str = "root"
+    name_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{0,32}$")] = ""
+    connection_idle_timeout_ms: Annotated[int, Field(ge=1000)] = 180000
+    external: ExternalDbSettings | None = None
+
+    @model_validator(mode="after")
+    def _external(self) -> DbSettings:
+        if self.engine == "external" and self.external is None:
+            raise ValueError("engine 'external' needs db.external.host (and kind, port, username)")
+        if self.engine != "external" and self.external is not None:
+            raise ValueError("db.external is only read when db.engine is 'external'")
+        return self
+
+    @property
+    def kind(self) -> Literal["mysql", "postgres"]:
+        if self.external is not None:
+            return self.external.kind
+        return "postgres" if self.engine == "postgres" else "mysql"
+
+    @property
+    def effective_image(self) -> str:
+        return self.image or ("onprem/postgres:15" if self.kind == "postgres" else "onprem/mysql:8.0")
+
+
+class NetworkSettings(Model):
+    name: str | None = None
+    """User-defined network name; defaults to `<deployment>_net`."""
+    bind_address: str = "127.0.0.1"
+    """Host address published ports bind to."""
+    web_port: Port = 9090
+    relay_port: Port = 8443
+    exporter_port: Port = 9108
+    prometheus_port: Port = 9091
+    db_port: Port | None = None
+    """Publish the bundled database on this host port (not published by default)."""
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # raises ValueError with a clear message
+        return value
+
+
+class MonitoringSettings(Model):
+    enabled: bool = False
+    """Start the `monitoring` profile (Prometheus provisioned from monitoring/)."""
+    prometheus_image: str = "onprem/prometheus:2.42"
+    scrape_interval: Annotated[str, Field(pattern=r"^\d+(ms|s|m)$")] = "15s"
+
+
+class SecretSource(Model):
+    source: Literal["generate", "file", "env", "command"] = "generate"
+    path: str | None = None
+    var: str | None = None
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> SecretSource:
+        need = {"file": "path", "env": "var", "command": "command"}.get(self.source)
+        if need is not None and not getattr(self, need):
+            raise ValueError(f"source '{self.source}' needs '{need}'")
+        return self
+
+
+SecretName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,62}$")]
+
+
+class SecretsSettings(Model):
+    db_password: SecretSource = SecretSource()
+    admin_password: SecretSource = SecretSource()
+    api_key: SecretSource = SecretSource()
+    relay_path_token: SecretSource = SecretSource()
+    relay_app_secret: SecretSource = SecretSource()
+    """The Meta app secret that signs Cloud API webhooks (give it as file, env or command)."""
+    relay_verify_token: SecretSource = SecretSource()
+    extra: dict[SecretName, SecretSource] = Field(default_factory=dict)
+    """More secret files by name, e.g. RELAY_SINK_SECRET for a downstream endpoint's `secret_file`
+    (/run/secrets/RELAY_SINK_SECRET); generated ones are Standard Webhooks secrets (whsec_...)."""
+
+
+class Settings(Model):
+    deployment: DeploymentSettings = DeploymentSettings()
+    hosts: list[HostSettings] = Field(default_factory=lambda: [HostSettings()], min_length=1)
+    client: ClientSettings = ClientSettings()
+    db: DbSettings = DbSettings()
+    network: NetworkSettings = NetworkSettings()
+    relay: RelaySettings = RelaySettings()
+    exporter: ExporterSettings = ExporterSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    secrets: SecretsSettings = SecretsSettings()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.client.mode == "single" and self.client.shards != 1:
+            raise ValueError("client.shards > 1 needs client.mode: multiconnect")
+        return self
+
+    @property
+    def network_name(self) -> str:
+        return self.network.name or f"{self.deployment.name}_net"
+
+    def published_ports(self) -> dict[str, int]:
+        """Host ports this deployment publishes, by the field that sets them."""
+        ports = {"network.web_port": self.network.web_port}
+        if self.relay.enabled:
+            ports["network.relay_port"] = self.network.relay_port
+        if self.exporter.enabled:
+            ports["network.exporter_port"] = self.network.exporter_port
+        if self.monitoring.enabled:
+            ports["network.prometheus_port"] = self.network.prometheus_port
+        if self.db.engine != "external" and self.network.db_port is not None:
+            ports["network.db_port"] = self.network.db_port
+        return ports
+
+
+def _port_clashes(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
+    seen: dict[int, str] = {}
+    clashes = []
+    for field, port in settings.published_ports().items():
+        if port in seen:
+            clashes.append(
+                (tuple(field.split(".")), f"port {port} is already used by {seen[port]}; pick a free port")
+            )
+        else:
+            seen[port] = field
+    return clashes
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _valid_keys(path: tuple[str | int, ...]) -> str:
+    model: Any = Settings
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return ""
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        model = next((arg for arg in inner if hasattr(arg, "model_fields")), None)
+        if model is None:
+            return ""
+    return ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
+
+
+def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: str) -> Settings:
+    """Validate merged settings data.
+
+    Raises ConfigError listing every problem as `<where>: <field>: <what is wrong and what is valid>`.
+    """
+    problems: list[str] = []
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = tuple(error["loc"])
+            dotted = ".".join(str(p) for p in path) or "(top level)"
+            message = _describe(error)
+            if error["type"] == "extra_forbidden":
+                keys = _valid_keys(path)
+                message += f" (valid keys here: {keys})" if keys else ""
+            problems.append(f"{locate(origins, path, default_origin)}: {dotted}: {message}")
+        raise ConfigError(problems) from None
+    for path, message in _port_clashes(settings):
+        problems.append(f"{locate(origins, path, default_origin)}: {'.'.join(path)}: {message}")
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+class LoadedConfig(BaseModel):
+    """Settings plus where they came from (for error messages and relative paths)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    settings: Settings
+    path: Path | None
+    base_dir: Path
+    origins: dict[tuple[str | int, ...], str]
+
+    @property
+    def state_dir(self) -> Path:
+        configured = Path(os.path.expanduser(self.settings.deployment.state_dir))
+        root = configured if configured.is_absolute() else self.base_dir / configured
+        return root / self.settings.deployment.name
+
+    def where(self, *path: str | int) -> str:
+        """The origin of a field, e.g. `onprem.yaml:12`, for messages about values checked later."""
+        return locate(self.origins, tuple(path), str(self.path or "built-in defaults"))
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """The config file to read: --config, else $ONPREM_CONFIG, else ./onprem.yaml if present, else none.
+
+    Raises ConfigError when an explicitly named file does not exist.
+    """
+    named = explicit or environ.get("ONPREM_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        path = path if path.is_absolute() else cwd / path
+        if not path.is_file():
+            raise ConfigError(f"{named}: config file not found; pass an existing file to --config")
+        return path
+    default = cwd / DEFAULT_CONFIG_NAME
+    return default if default.is_file() else None
+
+
+def load_settings(
+    config_path: Path | None,
+    *,
+    environ: Mapping[str, str],
+    overrides: list[str] | None = None,
+    cwd: Path,
+) -> LoadedConfig:
+    """Read and validate settings: built-in defaults < file < ONPREM_* environment < --set flags.
+
+    Raises ConfigError (exit 2) naming file, line and field for every invalid value.
+    """
+    data: dict[str, Any] = {}
+    origins: Origins = {}
+    label = "built-in defaults"
+    if config_path is not None:
+        label = str(config_path)
+        try:
+            text = config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from None
+        data, origins = parse_yaml(text, label)
+    for extra_data, extra_origins in (from_env(environ), from_flags(overrides or [])):
+        data = merge(data, extra_data)
+        origins.update(extra_origins)
+    settings = parse_settings(data, origins, label)
+    base_dir = config_path.parent if config_path is not None else cwd
+    override_dir = environ.get("ONPREM_STATE_DIR")
+    if override_dir:
+        settings = settings.model_copy(
+            update={"deployment": settings.deployment.model_copy(update={"state_dir": override_dir})}
+        )
+    return LoadedConfig(settings=settings, path=config_path, base_dir=base_dir, origins=origins)

@@ -1,0 +1,52 @@
+"""The engine interface the workflows drive, and the container state it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container of a compose project, as the engine sees it."""
+
+    service: str
+    name: str
+    state: str
+    """Docker's state: created, running, restarting, exited, dead, ..."""
+    health: str | None
+    """healthy, unhealthy, starting, or None when the service has no healthcheck."""
+    exit_code: int
+    ports: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "running" and self.health in (None, "healthy")
+
+    @property
+    def failed(self) -> bool:
+        """Stopped for good or reported unhealthy: waiting longer will not help."""
+        return self.state in ("exited", "dead") or self.health == "unhealthy"
+
+
+class Engine(Protocol):
+    """A Docker engine that runs compose projects (local, or on a remote host)."""
+
+    def check(self) -> None:
+        """Raise EngineError unless the engine answers and Compose v2 is installed."""
+
+    def compose(
+        self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
+    ) -> str:
+        """Run `docker compose ARGS` on a bundle; return its output. Raises EngineError on failure."""
+
+    def containers(self, project: str) -> list[ContainerState]:
+        """Every container of a compose project, sorted by service then name."""
+
+    def logs(self, project: str, service: str, tail: int = 50) -> str:
+        """The last `tail` log lines of a service's containers ("" when it has none)."""
+
+    def read_file(self, project: str, service: str, path: str) -> bytes:
+        """A file from inside a service's container. Raises EngineError when missing."""

@@ -1,0 +1,122 @@
+"""The local engine: `docker compose` as a subprocess, the Docker SDK for inspection, logs and files."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import subprocess
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from onprem.engine.base import ContainerState
+from onprem.engine.compose import compose_argv
+from onprem.errors import EngineError
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _default_client() -> Any:
+    # Imported here: the SDK is slow to import and only engine commands need it.
+    docker: Any = importlib.import_module("docker")
+    try:
+        return docker.from_env(timeout=30)
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"no Docker engine answers ({exc}); run `make engine` to start one") from None
+
+
+class LocalEngine:
+    """This machine's Docker engine. The SDK client and the process runner are injectable."""
+
+    def __init__(
+        self, client_factory: Callable[[], Any] = _default_client, runner: Runner = subprocess.run
+    ) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._run = runner
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def check(self) -> None:
+        try:
+            self.client.ping()
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"the Docker engine does not answer ({exc}); run `make engine`") from None
+        done = self._run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise EngineError(
+                "Docker Compose v2 is missing (`docker compose version` failed); run `make engine`"
+            )
+
+    def compose(
+        self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
+    ) -> str:
+        argv = compose_argv(bundle_dir, project, args, profiles=profiles)
+        try:
+            done = self._run(argv, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise EngineError("the docker CLI is not installed; run `make engine`") from None
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-15:])
+            raise EngineError(f"docker compose {' '.join(args)} failed (exit {done.returncode}):\n{tail}")
+        return done.stdout + done.stderr
+
+    def _list(self, project: str) -> list[Any]:
+        return list(self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}))
+
+    def containers(self, project: str) -> list[ContainerState]:
+        states = []
+        for container in self._list(project):
+            attrs = container.attrs
+            state = attrs.get("State", {})
+            health = (state.get("Health") or {}).get("Status")
+            ports = []
+            for inner, bindings in sorted((attrs.get("NetworkSettings", {}).get("Ports") or {}).items()):
+                for binding in bindings or []:
+                    ports.append(f"{binding.get('HostIp')}:{binding.get('HostPort')}->{inner}")
+            states.append(
+                ContainerState(
+                    service=container.labels.get(SERVICE_LABEL, ""),
+                    name=container.name,
+                    state=str(state.get("Status", "unknown")),
+                    health=health,
+                    exit_code=int(state.get("ExitCode", 0) or 0),
+                    ports=tuple(ports),
+                )
+            )
+        return sorted(states, key=lambda c: (c.service, c.name))
+
+    def _service(self, project: str, service: str) -> list[Any]:
+        return [c for c in self._list(project) if c.labels.get(SERVICE_LABEL) == service]
+
+    def logs(self, project: str, service: str, tail: int = 50) -> str:
+        out = []
+        for container in self._service(project, service):
+            raw = container.logs(tail=tail, stdout=True, stderr=True)
+            out.append(raw.decode("utf-8", "replace"))
+        return "".join(out)
+
+    def read_file(self, project: str, service: str, path: str) -> bytes:
+        containers = self._service(project, service)
+        if not containers:
+            raise EngineError(f"service {service} has no container in project {project}")
+        try:
+            chunks, _ = containers[0].get_archive(path)
+        except Exception as exc:
+            raise EngineError(f"cannot read {path} from {service}: {exc}") from None
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = next((m for m in archive.getmembers() if m.isfile()), None)
+            handle = archive.extractfile(member) if member is not None else None
+            if handle is None:
+                raise EngineError(f"{path} in {service} is not a regular file")
+            return handle.read()

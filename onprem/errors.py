@@ -1,0 +1,85 @@
+"""The one exception tree of onprem.
+
+Every error the tool raises on purpose derives from `OnpremError` and carries the process exit code the
+CLI uses for it. Messages are written for the operator: what failed, where, and what would fix it. They
+never contain secret values.
+"""
+
+from __future__ import annotations
+
+
+class OnpremError(Exception):
+    """Base of every error onprem raises on purpose. Exit code 1."""
+
+    exit_code = 1
+
+
+class ConfigError(OnpremError):
+    """The configuration (file, environment or flags) is invalid. Exit code 2.
+
+    `problems` holds one line per problem, each naming file, line and field.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class SecretError(OnpremError):
+    """A secret could not be read from its source (file, environment variable, command). Exit code 2."""
+
+    exit_code = 2
+
+
+class EngineError(OnpremError):
+    """The Docker engine or Compose is missing, unreachable, or a compose command failed. Exit code 3."""
+
+    exit_code = 3
+
+
+class GateError(OnpremError):
+    """A deployment did not become healthy in time. Exit code 4.
+
+    `service` names the failing service and `logs` carries its last log lines.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, service: str | None = None, logs: str = "") -> None:
+        self.service = service
+        self.logs = logs
+        super().__init__(message)
+
+
+class ApiError(OnpremError):
+    """The On-Premises REST API answered with an error, or could not be reached. Exit code 5.
+
+    Carries the HTTP status, the WhatsApp error code, title and details, and the endpoint called.
+    """
+
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        title: str = "",
+        details: str = "",
+        endpoint: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.title = title
+        self.details = details
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class StateError(OnpremError):
+    """The local state directory is unusable (permissions, corrupt files). Exit code 6."""
+
+    exit_code = 6

@@ -1,0 +1,218 @@
+"""Render settings into a bundle: a pure map from relative path to file text.
+
+Same settings in, same bytes out: templates are rendered with `StrictUndefined` (a missing variable is
+a bug, not an empty string), values are quoted as JSON strings (valid YAML scalars), and nothing depends
+on the clock, the host or dict order. Secret *values* never pass through here; only their names do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from onprem import __version__
+from onprem.config import Settings
+
+TEMPLATES_DIR = Path(
+    os.environ.get("ONPREM_TEMPLATES", Path(__file__).resolve().parent.parent / "compose_templates")
+)
+MONITORING_DIR = Path(
+    os.environ.get("ONPREM_MONITORING", Path(__file__).resolve().parent.parent / "monitoring")
+)
+ONPREM_IMAGE = f"onprem/onprem:{__version__}"
+RELAY_CONTAINER_PORT = 8443
+COMPOSE_FILE = "compose.yaml"
+
+
+@dataclass(frozen=True)
+class CoreNode:
+    service: str
+    master: bool
+    depends_on: tuple[str, ...]
+
+
+def core_nodes(settings: Settings) -> list[CoreNode]:
+    """The coreapp services: `wacore`, or 2 masters and shards+1 coreapps in multiconnect."""
+    if settings.client.mode == "single":
+        return [CoreNode("wacore", master=False, depends_on=())]
+    masters = [CoreNode(f"master{i}", master=True, depends_on=()) for i in (1, 2)]
+    cores = [
+        CoreNode(f"wacore{i}", master=False, depends_on=("master1",))
+        for i in range(1, settings.client.shards + 2)
+    ]
+    return masters + cores
+
+
+def _db_context(settings: Settings) -> dict[str, Any]:
+    db = settings.db
+    external = db.external
+    if external is not None:
+        host, port, username = external.host, external.port, external.username
+    else:
+        host, port, username = "db", 5432 if db.kind == "postgres" else 3306, db.username
+    return {
+        "bundled": external is None,
+        "kind": db.kind,
+        "engine_env": "PGSQL" if db.kind == "postgres" else "MYSQL",
+        "image": db.effective_image,
+        "host": host,
+        "port": port,
+        "username": username,
+        "name_prefix": db.name_prefix,
+        "idle_timeout_ms": db.connection_idle_timeout_ms,
+        "published_port": settings.network.db_port if external is None else None,
+    }
+
+
+SECRETS_MOUNT = "/run/secrets/"
+
+
+def _secret_names(paths: list[str]) -> list[str]:
+    return sorted({Path(p).name for p in paths if p.startswith(SECRETS_MOUNT)})
+
+
+def relay_secret_names(settings: Settings) -> list[str]:
+    """Secret files the relay reads with these settings (by name under /run/secrets)."""
+    return _secret_names(settings.relay.secret_files()) if settings.relay.enabled else []
+
+
+def exporter_secret_names(settings: Settings) -> list[str]:
+    """Secret files the exporter reads with these settings (by name under /run/secrets)."""
+    if not settings.exporter.enabled:
+        return []
+    paths = [settings.exporter.api_key_file or ""]
+    if settings.exporter.login is not None:
+        paths.append(settings.exporter.login.password_file)
+    return _secret_names(paths)
+
+
+def all_secret_names(settings: Settings) -> list[str]:
+    """Every secret file the compose file declares (client secrets plus what the sidecars read)."""
+    names = {"WA_DB_PASSWORD", "WA_API_KEY", "apikey.header"}
+    return sorted(names | set(relay_secret_names(settings)) | set(exporter_secret_names(settings)))
+
+
+def context(settings: Settings) -> dict[str, Any]:
+    """Template variables for a deployment (pure)."""
+    nodes = core_nodes(settings)
+    multiconnect = settings.client.mode == "multiconnect"
+    db = _db_context(settings)
+    summary = (
+        f"multiconnect, {settings.client.shards} shard(s), {len(nodes)} coreapp nodes"
+        if multiconnect
+        else "single instance"
+    )
+    summary += f", {'external ' + db['kind'] if not db['bundled'] else db['kind']} database"
+    return {
+        "onprem_version": __version__,
+        "project": settings.deployment.name,
+        "summary": summary,
+        "db": db,
+        "cores": nodes,
+        "multiconnect": multiconnect,
+        "web_depends_on": ["master1"] if multiconnect else ["wacore"],
+        "coreapp_image": settings.client.coreapp_image,
+        "web_image": settings.client.web_image,
+        "platform": settings.client.platform,
+        "wait_script": f"/opt/whatsapp/bin/wait_on_{'postgres' if db['kind'] == 'postgres' else 'mysql'}.sh",
+        "web_servername": settings.client.web_servername,
+        "bind": settings.network.bind_address,
+        "web_port": settings.network.web_port,
+        "relay_port": settings.network.relay_port,
+        "exporter_port": settings.network.exporter_port,
+        "prometheus_port": settings.network.prometheus_port,
+        "network_name": settings.network_name,
+        "onprem_image": ONPREM_IMAGE,
+        "relay": {
+            "enabled": settings.relay.enabled,
+            "container_port": RELAY_CONTAINER_PORT,
+            "health_url": f"{'https' if settings.relay.tls else 'http'}://127.0.0.1:{RELAY_CONTAINER_PORT}/healthz",
+            "secrets": relay_secret_names(settings),
+        },
+        "exporter": {
+            "enabled": settings.exporter.enabled,
+            "secrets": exporter_secret_names(settings),
+        },
+        "all_secrets": all_secret_names(settings),
+        "monitoring": settings.monitoring,
+    }
+
+
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - YAML and shell, not HTML; values are quoted with `q`
+    )
+    env.filters["q"] = lambda value: json.dumps(str(value))
+    return env
+
+
+def _yaml(data: Mapping[str, Any]) -> str:
+    return "# Rendered by onprem. Do not edit: change onprem.yaml.\n" + yaml.safe_dump(
+        dict(data), sort_keys=True, default_flow_style=False
+    )
+
+
+def read_kit(monitoring_dir: Path = MONITORING_DIR) -> dict[str, str]:
+    """The alert and recording rule files of the monitoring kit, by file name (I/O at the edge)."""
+    rules = monitoring_dir / "rules"
+    if not rules.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(rules.glob("*.yml")) if p.is_file()}
+
+
+def render(
+    settings: Settings, *, kit: Mapping[str, str], templates_dir: Path = TEMPLATES_DIR
+) -> dict[str, str]:
+    """Render every file of the bundle; `kit` is the monitoring rules by name (see `read_kit`).
+
+    Raises jinja2.UndefinedError if a template uses a variable the context lacks (a programming error).
+    """
+    env = _environment(templates_dir)
+    ctx = context(settings)
+    files = {
+        COMPOSE_FILE: env.get_template("compose.yaml.j2").render(ctx),
+        "db.env": env.get_template("db.env.j2").render(ctx),
+        "secret-env.sh": env.get_template("secret-env.sh.j2").render(ctx),
+        "monitoring/prometheus.yml": env.get_template("prometheus.yml.j2").render(
+            exporter_target="exporter:9108",
+            relay_target=f"relay:{RELAY_CONTAINER_PORT}",
+            scrape_interval=settings.monitoring.scrape_interval,
+        ),
+    }
+    if settings.relay.enabled:
+        files["relay.yaml"] = _yaml(settings.relay.model_dump(mode="json"))
+    if settings.exporter.enabled:
+        files["exporter.yaml"] = _yaml(settings.exporter.model_dump(mode="json"))
+    for name, text in sorted(kit.items()):
+        files[f"monitoring/rules/{name}"] = text
+    return files
+
+
+def expected_services(settings: Settings) -> list[str]:
+    """The services a healthy deployment runs, in start order (monitoring only when enabled)."""
+    services = [] if settings.db.engine == "external" else ["db"]
+    services += [node.service for node in core_nodes(settings)] + ["waweb"]
+    if settings.relay.enabled:
+        services.append("relay")
+    if settings.exporter.enabled:
+        services.append("exporter")
+    if settings.monitoring.enabled:
+        services.append("prometheus")
+    return services
+
+
+def profiles(settings: Settings) -> list[str]:
+    """Compose profiles to activate."""
+    return ["monitoring"] if settings.monitoring.enabled else []

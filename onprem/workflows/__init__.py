@@ -1,0 +1,1 @@
+"""Step sequences (deploy, bootstrap, status, down). They take clients; they never build them."""

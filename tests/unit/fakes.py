@@ -1,0 +1,75 @@
+"""Test doubles shared by unit tests: a recording engine and a scripted API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onprem.engine.base import ContainerState
+from onprem.errors import ApiError
+
+
+def running(service: str, health: str | None = "healthy") -> ContainerState:
+    return ContainerState(service=service, name=f"p-{service}-1", state="running", health=health, exit_code=0)
+
+
+@dataclass
+class RecordingEngine:
+    """Records compose calls; reports containers from a script (a list per call, last one repeats)."""
+
+    script: list[list[ContainerState]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    service_logs: dict[str, str] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    on_compose: Callable[[Sequence[str]], None] | None = None
+
+    def check(self) -> None:
+        self.calls.append(("check",))
+
+    def compose(
+        self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
+    ) -> str:
+        self.calls.append(("compose", project, *args))
+        if self.on_compose:
+            self.on_compose(args)
+        return ""
+
+    def containers(self, project: str) -> list[ContainerState]:
+        self.calls.append(("containers", project))
+        if len(self.script) > 1:
+            return self.script.pop(0)
+        return self.script[0] if self.script else []
+
+    def logs(self, project: str, service: str, tail: int = 50) -> str:
+        return self.service_logs.get(service, "")
+
+    def read_file(self, project: str, service: str, path: str) -> bytes:
+        return self.files.get(path, b"CA")
+
+
+@dataclass
+class FakeApi:
+    """Plays the client's login and health endpoints."""
+
+    admin_password: str = "secret"
+    changed: bool = False
+    health_answers: list[Any] = field(default_factory=lambda: [{"gateway_status": "unregistered"}])
+    logins: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def login(self, username: str, password: str, *, new_password: str | None = None) -> str:
+        self.logins.append((username, password, new_password))
+        if password != self.admin_password:
+            raise ApiError("401", status=401, endpoint="POST /v1/users/login")
+        if not self.changed and new_password is None:
+            raise ApiError("1024", status=400, code=1024, endpoint="POST /v1/users/login")
+        if new_password is not None:
+            self.admin_password, self.changed = new_password, True
+        return "token"
+
+    def health(self, *, timeout: float | None = None) -> dict[str, Any]:
+        answer = self.health_answers.pop(0) if len(self.health_answers) > 1 else self.health_answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
