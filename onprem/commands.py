@@ -40,6 +40,16 @@ def _load(config_path: str | None, overrides: tuple[str, ...]) -> Any:
 
 def _deployer(loaded: Any) -> Any:
     from onprem.api.client import ApiClient
+    from onprem.errors import ConfigError
+
+    remote = [(i, h) for i, h in enumerate(loaded.settings.hosts) if h.address != "local"]
+    if remote or len(loaded.settings.hosts) != 1:
+        index, host = remote[0] if remote else (1, loaded.settings.hosts[1])
+        raise ConfigError(
+            f"{loaded.where('hosts', index, 'address')}: hosts.{index}.address: {host.address!r}: this "
+            "version deploys to one host, the local engine; use `address: local` "
+            "(remote hosts over SSH are not built yet)"
+        )
     from onprem.engine.local import LocalEngine
     from onprem.workflows.deploy import Deployer
 

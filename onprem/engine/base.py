@@ -28,7 +28,9 @@ class ContainerState:
     @property
     def failed(self) -> bool:
         """Stopped for good or reported unhealthy: waiting longer will not help."""
-        return self.state in ("exited", "dead") or self.health == "unhealthy"
+        # "created" with an exit code: the engine could not start its process (bad image or command).
+        started_and_failed = self.state == "created" and self.exit_code != 0
+        return self.state in ("exited", "dead") or started_and_failed or self.health == "unhealthy"
 
 
 class Engine(Protocol):

@@ -34,7 +34,7 @@ def first_problem(
             if container.failed:
                 why = (
                     f"is {container.state} (exit code {container.exit_code})"
-                    if container.state in ("exited", "dead")
+                    if container.state in ("exited", "dead", "created")
                     else "is unhealthy"
                 )
                 return service, why, True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -200,12 +201,13 @@ def test_bad_config_exits_2_naming_file_line_field_and_leaves_docker_untouched(
 def test_failed_gate_names_the_service_shows_its_logs_and_exits_non_zero(
     tmp_path: Path, stack_images: None
 ) -> None:
-    # A database image that is not a database: its container exits at once.
-    dep = make_deployment(tmp_path, "it-gatefail", "db:\n  image: onprem/onprem:0.1.0\n")
+    # A MySQL image given PostgreSQL's settings: it finds no root password and exits, saying why.
+    dep = make_deployment(tmp_path, "it-gatefail", "db:\n  engine: postgres\n  image: onprem/mysql:8.0\n")
     try:
         done = dep.run("deploy", "--set", "deployment.timeout_seconds=60")
         assert done.returncode == 4, done.stderr
-        assert "service db is exited" in done.stderr
+        assert re.search(r"error: service db is (exited|unhealthy)", done.stderr)
         assert "--- last log lines of db ---" in done.stderr
+        assert "password" in done.stderr.split("--- last log lines of db ---")[1]
     finally:
         dep.run("down", "--volumes", "--yes")

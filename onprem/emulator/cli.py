@@ -1,0 +1,132 @@
+"""`onprem emulator web|core`: run one role of the emulated client, configured like the real one.
+
+Both read the real client's env vars (WA_DB_*, WA_API_KEY, WA_APP_MULTICONNECT, ...); flags cover what
+the real images fix (ports, paths) so tests and demos can run several on one host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import click
+
+_LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+
+
+def _common(func: Any) -> Any:
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
+        click.option(
+            "--data-dir",
+            metavar="DIR",
+            help="Certificates and SQLite state [env ONPREM_EMULATOR_DATA_DIR; default "
+            "/usr/local/waent/data when writable, else a temp dir].",
+        ),
+        click.option(
+            "--state",
+            metavar="FILE",
+            help="SQLite state file when WA_DB_ENGINE is unset [env ONPREM_EMULATOR_SQLITE].",
+        ),
+        click.option(
+            "--db-wait",
+            type=click.FloatRange(min=0),
+            help="Seconds to wait for the database server [env ONPREM_EMULATOR_DB_WAIT; default 120].",
+        ),
+        click.option("--log-level", type=_LOG_LEVELS, default="info", show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _setup(log_level: str) -> Any:
+    from onprem.emulator.env import parse_env
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return parse_env(os.environ, default_hostname=socket.gethostname())
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - non-Linux
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+@click.group()
+def emulator() -> None:
+    """The emulated WhatsApp Business On-Premises client (roles `web` and `core`)."""
+
+
+@emulator.command()
+@_common
+@click.option("--port", type=click.IntRange(0, 65535), default=443, show_default=True, help="HTTPS port.")
+@click.option(
+    "--sunset",
+    is_flag=True,
+    help="Answer registration as the sunset client does [env ONPREM_EMULATOR_SUNSET=1].",
+)
+def web(
+    host: str,
+    data_dir: str | None,
+    state: str | None,
+    db_wait: float | None,
+    log_level: str,
+    port: int,
+    sunset: bool,
+) -> None:
+    """Serve the REST API over HTTPS (self-signed CA at /v1/certificates/external/ca).
+
+    Raises ConfigError (bad env, port in use) or DatabaseUnavailable (database unreachable in time).
+    """
+    import dataclasses
+
+    from onprem.emulator.runtime import open_store, place, serve_web
+
+    env = _setup(log_level)
+    if sunset:
+        env = dataclasses.replace(env, sunset=True)
+    placement = place(env, data_dir=data_dir, state=state)
+    store = open_store(env, placement, wait_seconds=env.db_wait_seconds if db_wait is None else db_wait)
+    _run(serve_web(env, store, placement, host=host, port=port))
+
+
+@emulator.command()
+@_common
+@click.option(
+    "--ports",
+    default="6250,6251,6252,6253",
+    show_default=True,
+    help="Comma-separated ports to listen on (messaging, contacts, control, healthcheck).",
+)
+def core(
+    host: str, data_dir: str | None, state: str | None, db_wait: float | None, log_level: str, ports: str
+) -> None:
+    """Run a core node: heartbeat into the shared database and listen on the coreapp ports.
+
+    Raises ConfigError (bad env or ports) or DatabaseUnavailable (database unreachable in time).
+    """
+    from onprem.emulator.env import parse_ports
+    from onprem.emulator.runtime import open_store, place, serve_core
+    from onprem.errors import ConfigError
+
+    problems: list[str] = []
+    port_list = parse_ports(ports, "--ports", problems)
+    if problems:
+        raise ConfigError(problems)
+    env = _setup(log_level)
+    placement = place(env, data_dir=data_dir, state=state)
+    store = open_store(env, placement, wait_seconds=env.db_wait_seconds if db_wait is None else db_wait)
+    _run(serve_core(env, store, host=host, ports=port_list))

@@ -1,0 +1,157 @@
+"""Running a role as a process: find the data directory, open the store, serve until SIGTERM.
+
+This is the I/O edge the CLI calls; the pieces it wires (store, TLS, app, core node) take their
+seams as arguments and are tested on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from onprem.emulator.context import WebSettings
+from onprem.emulator.core import CoreNode, NodeIdentity, container_id
+from onprem.emulator.dbconnect import Connection, connect_with_retry, dialect_for, server_connector
+from onprem.emulator.env import DEFAULT_DATA_DIR, EmulatorEnv
+from onprem.emulator.envelope import Meta
+from onprem.emulator.passwords import hash_password
+from onprem.emulator.store import Store
+from onprem.emulator.tls import ensure_certificates, server_ssl_context
+from onprem.emulator.web import create_app
+from onprem.errors import ConfigError, StateError
+
+log = logging.getLogger("onprem.emulator")
+
+# The client's documented factory default, which the first login must change.
+DEFAULT_ADMIN_PASSWORD = "secret"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a role keeps its files: the data directory and the SQLite file (when no DB engine)."""
+
+    data_dir: Path
+    sqlite_path: Path
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def place(env: EmulatorEnv, *, data_dir: str | None, state: str | None) -> Placement:
+    """Resolve the data directory (flag, env, /usr/local/waent/data if writable, else a temp dir)
+    and the SQLite path (flag, env ONPREM_EMULATOR_SQLITE, else `<data>/<prefix>waent.sqlite3`).
+
+    Raises StateError when an explicitly named directory cannot be written.
+    """
+    explicit = data_dir or env.data_dir
+    if explicit:
+        chosen = Path(explicit)
+        if not _writable(chosen):
+            raise StateError(f"data directory {chosen} is not writable")
+    elif _writable(Path(DEFAULT_DATA_DIR)):
+        chosen = Path(DEFAULT_DATA_DIR)
+    else:
+        chosen = Path(tempfile.gettempdir()) / "onprem-emulator"
+        if not _writable(chosen):
+            raise StateError(f"neither {DEFAULT_DATA_DIR} nor {chosen} is writable")
+    sqlite = state or env.db.sqlite_path
+    return Placement(chosen, Path(sqlite) if sqlite else chosen / f"{env.db.database}.sqlite3")
+
+
+def open_store(env: EmulatorEnv, placement: Placement, *, wait_seconds: float) -> Store:
+    """Connect to (creating) the database and its tables, waiting up to `wait_seconds` for the server.
+
+    Raises DatabaseUnavailable (a StateError) when it stays unreachable.
+    """
+    connect, prepare = server_connector(env.db, placement.sqlite_path)
+    what = str(placement.sqlite_path) if env.db.engine == "SQLITE" else env.db.describe()
+    first: list[Connection] = [connect_with_retry(prepare, connect, what=what, wait_seconds=wait_seconds)]
+
+    def reuse_then_connect() -> Connection:
+        return first.pop() if first else connect()
+
+    store = Store(reuse_then_connect, dialect_for(env.db))
+    store.ensure_schema(admin_password_hash=hash_password(DEFAULT_ADMIN_PASSWORD), now=time.time())
+    log.info("state in %s", what)
+    return store
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def server_names(env: EmulatorEnv) -> list[str]:
+    """Names the web certificate covers: loopback, the container hostname and the configured names."""
+    names = ["localhost", "127.0.0.1", "::1", env.hostname, env.web_servername, env.webapp_hostname]
+    return [name for name in names if name]
+
+
+async def serve_web(env: EmulatorEnv, store: Store, placement: Placement, *, host: str, port: int) -> None:
+    """Serve the REST API over HTTPS until SIGTERM/SIGINT. Raises ConfigError if it cannot listen."""
+    certs_dir = placement.data_dir / "certs" / "external"
+    paths = await asyncio.to_thread(ensure_certificates, certs_dir, server_names(env))
+    settings = WebSettings(
+        certs_dir=certs_dir,
+        api_key=env.api_key,
+        multiconnect=env.multiconnect,
+        sunset=env.sunset,
+        meta=Meta(version=env.version),
+    )
+    # Registration (a later slice) reads the flag from the store, whichever process handles it.
+    await asyncio.to_thread(store.put_setting, "sunset", env.sunset)
+    runner = web.AppRunner(create_app(store, settings), access_log=None)
+    await runner.setup()
+    stop = _stop_on_signals()
+    try:
+        try:
+            await web.TCPSite(runner, host, port, ssl_context=server_ssl_context(paths)).start()
+        except OSError as exc:
+            raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        log.info("web serving https://%s:%d (CA %s)", host, port, paths.ca)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        store.close()
+    log.info("web stopped")
+
+
+def core_identity(env: EmulatorEnv) -> NodeIdentity:
+    """This node's name in health: COREAPP_HOSTNAME (else the hostname) and the container id."""
+    hostname = env.coreapp_hostname or env.hostname
+    cid = env.container_id or container_id(fallback=env.hostname)
+    return NodeIdentity(hostname=hostname, container_id=cid, kind="master" if env.master_node else "coreapp")
+
+
+async def serve_core(env: EmulatorEnv, store: Store, *, host: str, ports: Sequence[int]) -> None:
+    """Heartbeat and listen on the core ports until SIGTERM/SIGINT. Raises ConfigError if it cannot listen."""
+    node = CoreNode(store, core_identity(env))
+    stop = _stop_on_signals()
+    try:
+        try:
+            bound = await node.listen(host, ports)
+        except OSError as exc:
+            raise ConfigError(
+                f"core: cannot listen on {host} ports {list(ports)}: {exc.strerror or exc}"
+            ) from None
+        log.info("core listening on %s ports %s", host, ",".join(map(str, bound)))
+        await node.run(stop)
+    finally:
+        store.close()

@@ -1,0 +1,279 @@
+"""The emulator's durable state, shared by its web and core processes through one database.
+
+Tables: `settings` (key -> JSON text: registration state, shard count, sunset flag, later the app
+settings), `users` (password hashes, never plaintext), `tokens` (SHA-256 of opaque bearer tokens) and
+`nodes` (one heartbeat row per core process). Times are epoch seconds passed in by the caller, so tests
+drive them with a fake clock. One connection, guarded by a lock, is reopened once when the server has
+dropped it (a database restart); other driver errors propagate as StoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from onprem.emulator.dbconnect import Connection, Cursor, Dialect
+from onprem.errors import StateError
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+DEFAULT_ADMIN = "admin"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS settings (k VARCHAR(191) PRIMARY KEY, v TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS users (username VARCHAR(64) PRIMARY KEY, password_hash VARCHAR(255) NOT NULL,"
+    " role VARCHAR(16) NOT NULL, must_change INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tokens (token_hash CHAR(64) PRIMARY KEY, username VARCHAR(64) NOT NULL,"
+    " expires_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR(191) PRIMARY KEY, hostname VARCHAR(191) NOT NULL,"
+    " kind VARCHAR(16) NOT NULL, started_at DOUBLE PRECISION NOT NULL,"
+    " last_seen DOUBLE PRECISION NOT NULL, stopped INTEGER NOT NULL)",
+)
+
+
+class StoreError(StateError):
+    """The database failed an operation (unreachable, or an unexpected driver error). Exit code 6."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    password_hash: str
+    role: str
+    must_change: bool
+
+
+@dataclass(frozen=True)
+class Node:
+    """A core process as its last heartbeat left it. `node_id` is `<hostname>:<container-id>`."""
+
+    node_id: str
+    hostname: str
+    kind: str  # "master" or "coreapp"
+    started_at: float
+    last_seen: float
+    stopped: bool
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The number's registration: `state` is "unregistered", "pending" (code sent) or "registered"."""
+
+    state: str = "unregistered"
+    cc: str = ""
+    phone_number: str = ""
+    vname: str = ""
+
+    @property
+    def registered(self) -> bool:
+        return self.state == "registered"
+
+
+class Store:
+    """Typed operations on the emulator's tables. Thread-safe; every method may raise StoreError."""
+
+    def __init__(self, connect: Callable[[], Connection], dialect: Dialect) -> None:
+        self._connect = connect
+        self._dialect = dialect
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+
+    @property
+    def engine(self) -> str:
+        return self._dialect.engine
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                # Closing a dead connection can fail; there is nothing left to release then.
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _run(self, work: Callable[[Cursor], T]) -> T:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None:
+                        self._conn = self._connect()
+                    cur = self._conn.cursor()
+                    try:
+                        return work(cur)
+                    finally:
+                        cur.close()
+                except self._dialect.lost_connection as exc:
+                    self._conn = None
+                    if attempt == 2:
+                        raise StoreError(f"database connection lost: {exc.__class__.__name__}") from None
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _transaction(self, cur: Cursor) -> Iterator[Cursor]:
+        cur.execute("BEGIN")
+        try:
+            yield cur
+        except BaseException:
+            # The connection may be what failed; the first error is the one worth raising.
+            with contextlib.suppress(Exception):
+                cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def _q(self, text: str) -> str:
+        return self._dialect.sql(text)
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def ensure_schema(self, *, admin_password_hash: str, now: float) -> None:
+        """Create the tables and seed the default admin (admin/secret, change required) if missing.
+
+        Safe to run from several processes at once: creation races are retried.
+        """
+
+        def work(cur: Cursor) -> None:
+            for statement in _SCHEMA:
+                cur.execute(statement)
+            cur.execute(
+                self._dialect.insert_ignore(
+                    "users", ("username", "password_hash", "role", "must_change", "updated_at")
+                ),
+                (DEFAULT_ADMIN, admin_password_hash, "ADMIN", 1, now),
+            )
+            cur.execute(
+                self._dialect.insert_ignore("settings", ("k", "v")), ("schema_version", str(SCHEMA_VERSION))
+            )
+
+        for attempt in range(3):
+            try:
+                self._run(work)
+                return
+            except StoreError:
+                # Concurrent CREATE TABLE IF NOT EXISTS can collide in PostgreSQL's catalog.
+                if attempt == 2:
+                    raise
+
+    # -- settings -------------------------------------------------------------------------------
+
+    def get_setting(self, key: str) -> Any:
+        """The JSON value stored under `key`, or None."""
+
+        def work(cur: Cursor) -> Any:
+            cur.execute(self._q("SELECT v FROM settings WHERE k = ?"), (key,))
+            rows = cur.fetchall()
+            return json.loads(rows[0][0]) if rows else None
+
+        return self._run(work)
+
+    def put_setting(self, key: str, value: Any) -> None:
+        """Store `value` (JSON-serialisable) under `key`, replacing any previous value."""
+        text = json.dumps(value, sort_keys=True)
+        self._run(lambda cur: cur.execute(self._dialect.upsert("settings", ("k", "v"), "k"), (key, text)))
+
+    def registration(self) -> Registration:
+        raw = self.get_setting("registration")
+        if not isinstance(raw, dict):
+            return Registration()
+        fields = {k: str(v) for k, v in raw.items() if k in Registration.__dataclass_fields__}
+        return Registration(**fields)
+
+    def set_registration(self, registration: Registration) -> None:
+        self.put_setting("registration", registration.__dict__)
+
+    def shards(self) -> int:
+        """The configured shard count (multiconnect), 1 by default."""
+        raw = self.get_setting("shards")
+        return raw if isinstance(raw, int) and raw > 0 else 1
+
+    # -- users and tokens -----------------------------------------------------------------------
+
+    def get_user(self, username: str) -> User | None:
+        def work(cur: Cursor) -> User | None:
+            cur.execute(
+                self._q("SELECT username, password_hash, role, must_change FROM users WHERE username = ?"),
+                (username,),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                return None
+            name, hashed, role, must_change = rows[0]
+            return User(str(name), str(hashed), str(role), bool(must_change))
+
+        return self._run(work)
+
+    def issue_token(
+        self, username: str, token_hash: str, expires_at: float, *, new_password_hash: str | None, now: float
+    ) -> None:
+        """Record a token for `username`; with `new_password_hash` also rotate the password (atomically),
+        which clears the change-required flag and revokes the user's older tokens."""
+
+        def work(cur: Cursor) -> None:
+            with self._transaction(cur):
+                if new_password_hash is not None:
+                    cur.execute(
+                        self._q(
+                            "UPDATE users SET password_hash = ?, must_change = 0, updated_at = ?"
+                            " WHERE username = ?"
+                        ),
+                        (new_password_hash, now, username),
+                    )
+                    cur.execute(self._q("DELETE FROM tokens WHERE username = ?"), (username,))
+                cur.execute(self._q("DELETE FROM tokens WHERE expires_at <= ?"), (now,))
+                cur.execute(
+                    self._q("INSERT INTO tokens (token_hash, username, expires_at) VALUES (?, ?, ?)"),
+                    (token_hash, username, expires_at),
+                )
+
+        self._run(work)
+
+    def token_user(self, token_hash: str, now: float) -> str | None:
+        """The user owning an unexpired token, or None."""
+
+        def work(cur: Cursor) -> str | None:
+            cur.execute(
+                self._q("SELECT username FROM tokens WHERE token_hash = ? AND expires_at > ?"),
+                (token_hash, now),
+            )
+            rows = cur.fetchall()
+            return str(rows[0][0]) if rows else None
+
+        return self._run(work)
+
+    def revoke_token(self, token_hash: str) -> None:
+        self._run(lambda cur: cur.execute(self._q("DELETE FROM tokens WHERE token_hash = ?"), (token_hash,)))
+
+    # -- core nodes -----------------------------------------------------------------------------
+
+    def heartbeat(self, node_id: str, hostname: str, kind: str, *, started_at: float, now: float) -> None:
+        """Record that core node `node_id` is alive at `now`."""
+        sql = self._dialect.upsert(
+            "nodes", ("node_id", "hostname", "kind", "started_at", "last_seen", "stopped"), "node_id"
+        )
+        self._run(lambda cur: cur.execute(sql, (node_id, hostname, kind, started_at, now, 0)))
+
+    def mark_stopped(self, node_id: str, now: float) -> None:
+        """Record that core node `node_id` stopped on purpose: it is down from now on."""
+        self._run(
+            lambda cur: cur.execute(
+                self._q("UPDATE nodes SET stopped = 1, last_seen = ? WHERE node_id = ?"), (now, node_id)
+            )
+        )
+
+    def nodes(self) -> list[Node]:
+        def work(cur: Cursor) -> list[Node]:
+            cur.execute("SELECT node_id, hostname, kind, started_at, last_seen, stopped FROM nodes")
+            return [
+                Node(str(n), str(h), str(k), float(s), float(seen), bool(stopped))
+                for n, h, k, s, seen, stopped in cur.fetchall()
+            ]
+
+        return self._run(work)

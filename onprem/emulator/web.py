@@ -1,0 +1,95 @@
+"""The web role's aiohttp application: routes, the error envelope, and serving it over TLS.
+
+`create_app` takes its seams (store, settings, clock) as arguments, so tests build the same app over a
+SQLite store and a fake clock. Every failure leaves as the documented envelope: unknown paths 404
+(1006), wrong methods 405 (1025), bad bodies 400; a database outage is 503 (1023); anything
+unexpected is logged and answered 500 (1014), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from onprem.emulator.api import certificates, health, users
+from onprem.emulator.context import CONTEXT, Clock, EmulatorContext, WebSettings
+from onprem.emulator.envelope import (
+    DATABASE_ERROR,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    NOT_FOUND,
+    ApiFailure,
+    error_body,
+)
+from onprem.emulator.store import Store, StoreError
+
+log = logging.getLogger("onprem.emulator.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 16 * 1024 * 1024  # media uploads arrive in a later issue; bodies above this get 413
+
+ROUTE_MODULES = (users, health, certificates)
+
+
+def _failure_response(request: web.Request, failure: ApiFailure) -> web.Response:
+    if failure.empty_body:
+        return web.Response(status=failure.status)
+    meta = request.app[CONTEXT].settings.meta
+    body = error_body(failure.code, failure.title, failure.details, meta)
+    return web.json_response(body, status=failure.status)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiFailure:
+    if exc.status == 404:
+        return ApiFailure(404, NOT_FOUND, f"Unknown path {request.path}")
+    if exc.status == 405:
+        return ApiFailure(405, INVALID_REQUEST, f"Method {request.method} not allowed on {request.path}")
+    if exc.status == 413:
+        return ApiFailure(413, INVALID_REQUEST, "The request body is too large.")
+    return ApiFailure(exc.status, INVALID_REQUEST, exc.reason)
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into the client's error envelope."""
+    try:
+        return await handler(request)
+    except ApiFailure as failure:
+        return _failure_response(request, failure)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _failure_response(request, _from_http_exception(request, exc))
+    except StoreError as exc:
+        log.error("%s %s: %s", request.method, request.path, exc)
+        return _failure_response(request, ApiFailure(503, DATABASE_ERROR, "The database is unavailable."))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _failure_response(request, ApiFailure(500, INTERNAL_ERROR, "Unexpected error."))
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One line per request on stderr: method, path (no query: it may carry secrets), status, time."""
+    started = time.monotonic()
+    response = await handler(request)
+    log.info(
+        "%s %s -> %d (%.1f ms)",
+        request.method,
+        request.path,
+        response.status,
+        (time.monotonic() - started) * 1e3,
+    )
+    return response
+
+
+def create_app(store: Store, settings: WebSettings, *, clock: Clock = time.time) -> web.Application:
+    """The web role's application over `store`; `clock` gives epoch seconds (token expiry, health)."""
+    app = web.Application(middlewares=[access_log_middleware, envelope_middleware], client_max_size=MAX_BODY)
+    app[CONTEXT] = EmulatorContext(store=store, settings=settings, clock=clock)
+    for module in ROUTE_MODULES:
+        module.add_routes(app)
+    return app

@@ -1,0 +1,108 @@
+"""The deploy workflow against a recording engine and a scripted API: order of steps and idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onprem.config import load_settings
+from onprem.engine.base import ContainerState
+from onprem.errors import ConfigError, EngineError, GateError
+from onprem.render import expected_services
+from onprem.workflows.deploy import Deployer, api_url
+from tests.unit.fakes import FakeApi, RecordingEngine, running
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def deployer(tmp_path: Path, engine: RecordingEngine, api: FakeApi, text: str = "") -> Deployer:
+    path = tmp_path / "onprem.yaml"
+    path.write_text(text or "deployment:\n  name: unit\n")
+    loaded = load_settings(path, environ={}, cwd=tmp_path)
+    clock = Clock()
+    return Deployer(
+        loaded,
+        engine=engine,
+        api_factory=lambda url, ca, key: api,
+        environ={},
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+def healthy(tmp_path: Path) -> list[ContainerState]:
+    settings = load_settings(None, environ={}, cwd=tmp_path).settings
+    return [running(s) for s in expected_services(settings)]
+
+
+def test_first_deploy_renders_launches_gates_and_bootstraps(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)])
+    api = FakeApi()
+    result = deployer(tmp_path, engine, api).run()
+    assert result.changed
+    assert result.admin == "rotated"
+    assert ("compose", "unit", "up", "--detach", "--remove-orphans", "--quiet-pull") in engine.calls
+    assert engine.calls[0] == ("check",)
+    assert (tmp_path / ".onprem" / "unit" / "bundle" / "compose.yaml").is_file()
+    assert (tmp_path / ".onprem" / "unit" / "ca.pem").read_bytes() == b"CA"
+    assert api.admin_password == (tmp_path / ".onprem" / "unit" / "secrets" / "WA_ADMIN_PASSWORD").read_text()
+
+
+def test_second_deploy_with_nothing_changed_is_a_no_op(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)])
+    api = FakeApi()
+    deployer(tmp_path, engine, api).run()
+    engine.calls.clear()
+    result = deployer(tmp_path, engine, api).run()
+    assert not result.changed
+    assert not [c for c in engine.calls if c[0] == "compose"]
+
+
+def test_changed_config_is_applied(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)])
+    api = FakeApi()
+    deployer(tmp_path, engine, api).run()
+    engine.calls.clear()
+    result = deployer(tmp_path, engine, api, "deployment:\n  name: unit\nnetwork:\n  web_port: 9999\n").run()
+    assert result.changed
+    assert result.diff.changed == ["compose.yaml"]
+
+
+def test_invalid_secret_stops_before_the_engine_is_touched(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)])
+    text = (
+        "deployment:\n  name: unit\nsecrets:\n  api_key:\n    source: command\n    command: [echo, short]\n"
+    )
+    with pytest.raises(ConfigError, match="WA_API_KEY must be 12-128"):
+        deployer(tmp_path, engine, FakeApi(), text).run()
+    assert engine.calls == []
+    assert not (tmp_path / ".onprem" / "unit" / "bundle").exists()
+
+
+def test_compose_failure_names_the_exited_dependency(tmp_path: Path) -> None:
+    dead = ContainerState(service="db", name="unit-db-1", state="exited", health=None, exit_code=1)
+    engine = RecordingEngine(script=[[dead]], service_logs={"db": "mariadbd: fatal\n"})
+
+    def fail(args: object) -> None:
+        raise EngineError("dependency failed to start")
+
+    engine.on_compose = fail
+    with pytest.raises(GateError) as caught:
+        deployer(tmp_path, engine, FakeApi()).run()
+    assert caught.value.service == "db"
+    assert caught.value.logs == "mariadbd: fatal\n"
+
+
+def test_api_url_uses_loopback_for_an_unspecified_bind(tmp_path: Path) -> None:
+    path = tmp_path / "onprem.yaml"
+    path.write_text("network:\n  bind_address: '::'\n  web_port: 9443\n")
+    assert api_url(load_settings(path, environ={}, cwd=tmp_path)) == "https://[::1]:9443"
