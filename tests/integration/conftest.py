@@ -17,6 +17,7 @@ IMAGES = (
     "onprem-emulator/web:v2.57.2",
     "onprem/mysql:8.0",
     "onprem/postgres:15",
+    "onprem/prometheus:2.42",
 )
 
 

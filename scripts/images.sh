@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Build every image the stack needs, where a registry answers or not (`make images`).
+#
+#   scripts/images.sh                      all images
+#   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator mysql postgres prometheus (db = mysql
+#                                          postgres; emulator implies onprem)
+#
+# Idempotent and quiet on success: every image carries a label with a hash of its inputs (Dockerfile,
+# context files, build args, parent image id) and is skipped when that hash is unchanged. The project is
+# installed from a wheelhouse built on the host (build/wheelhouse), because pip inside a build cannot
+# reach PyPI here; the same wheelhouse is what an air-gapped site carries.
+#
+# Env: BASE_IMAGE (skip the base decision), ONPREM_VERSION (default: pyproject), EMULATOR_VERSION
+# (default v2.57.2), PULL_TIMEOUT (seconds per pull attempt, default 120), NO_CACHE=1 (rebuild all from
+# scratch), IMAGES_LOG_DIR (where a failed step's log is kept, default build/logs).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+LABEL=org.onprem.inputs
+PY_TARGET=3.11                      # the Python of python:3.11-slim and of Debian bookworm
+LOCAL_BASE=onprem-base:bookworm
+EMULATOR_VERSION=${EMULATOR_VERSION:-v2.57.2}
+PULL_TIMEOUT=${PULL_TIMEOUT:-120}
+NO_CACHE=${NO_CACHE:-}              # non-empty: rebuild every image from scratch (docker build --no-cache)
+BUILD_DIR=$ROOT/build
+WHEELHOUSE=$BUILD_DIR/wheelhouse
+LOG_DIR=${IMAGES_LOG_DIR:-$BUILD_DIR/logs}
+DEPS_CACHE=onprem/build-cache:deps  # the project image's dependency stage, kept to rebuild fast
+
+log() { printf 'images: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------------------------- tools
+host_python() {
+  if [ -x "$ROOT/.venv/bin/python" ]; then echo "$ROOT/.venv/bin/python"
+  elif command -v python3 >/dev/null 2>&1; then command -v python3
+  else die "no python3 on the host to build the wheelhouse with (make venv)"; fi
+}
+
+sha() { sha256sum | cut -c1-64; }
+
+# Hash of the named files/directories (paths and contents), skipping caches.
+hash_paths() {
+  find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z \
+    | xargs -0 -r sha256sum | sha
+}
+
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null; }
+image_label() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
+
+# Pull IMAGE within PULL_TIMEOUT seconds; false when no registry answers.
+try_pull() { timeout "$PULL_TIMEOUT" docker pull -q "$1" >/dev/null 2>&1; }
+
+# Run a command with its output in a log file; on failure show the tail and stop.
+quietly() {
+  local name=$1; shift
+  local logfile=$LOG_DIR/$name.log
+  mkdir -p "$LOG_DIR"
+  if ! "$@" >"$logfile" 2>&1; then
+    tail -n 40 "$logfile" >&2
+    die "$name failed (full log: ${logfile#"$ROOT"/})"
+  fi
+  rm -f "$logfile"
+}
+
+# build_image TAG HASH DOCKERFILE CONTEXT [--build-arg ...]: build unless TAG already carries HASH.
+build_image() {
+  local tag=$1 hash=$2 dockerfile=$3 context=$4; shift 4
+  if [ -z "$NO_CACHE" ] && [ "$(image_label "$tag")" = "$hash" ]; then return 0; fi
+  local old started=$SECONDS nocache=()
+  old=$(image_id "$tag" || true)
+  # CACHE_OK: the caller has just rebuilt the cached part itself.
+  if [ -n "$NO_CACHE" ] && [ -z "${CACHE_OK:-}" ]; then nocache=(--no-cache); fi
+  quietly "build-${tag//[\/:]/_}" docker build -q --rm --force-rm "${nocache[@]}" \
+    --label "$LABEL=$hash" -f "$dockerfile" -t "$tag" "$@" "$context"
+  # The replaced image goes; one a container still uses stays, for a later run's prune.
+  if [ -n "$old" ] && [ "$old" != "$(image_id "$tag")" ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
+  fi
+  log "built $tag in $((SECONDS - started)) s"
+}
+
+# The legacy builder's leftover stage images, and replaced images that a container held on to, are ours
+# to drop. Only after every build of this run: an unfinished build's newest layer also looks dangling.
+prune_leftovers() {
+  docker image prune -f --filter "label=org.onprem.stage" >/dev/null 2>&1 || true
+  docker image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
+}
+
+# ------------------------------------------------------------------------------------------ the base
+# BASE: what the project image starts FROM; DEBIAN_BASE: what the Debian-package images start FROM.
+REGISTRY=0
+decide_base() {
+  if try_pull "python:$PY_TARGET-slim"; then REGISTRY=1; fi
+  if [ -n "${BASE_IMAGE:-}" ]; then
+    image_id "$BASE_IMAGE" >/dev/null || try_pull "$BASE_IMAGE" \
+      || die "BASE_IMAGE=$BASE_IMAGE is neither local nor pullable"
+    BASE=$BASE_IMAGE
+  elif [ "$REGISTRY" = 1 ]; then
+    BASE=python:$PY_TARGET-slim
+  else
+    bash "$ROOT/scripts/base-image.sh" "$LOCAL_BASE"
+    BASE=$LOCAL_BASE
+  fi
+  if [ "$REGISTRY" = 1 ] && try_pull debian:bookworm-slim; then
+    DEBIAN_BASE=debian:bookworm-slim
+  elif [ "$BASE" = "$LOCAL_BASE" ] || [ "$REGISTRY" = 1 ]; then
+    DEBIAN_BASE=$BASE               # python:*-slim is Debian too
+  else
+    bash "$ROOT/scripts/base-image.sh" "$LOCAL_BASE"
+    DEBIAN_BASE=$LOCAL_BASE
+  fi
+}
+
+# ------------------------------------------------------------------------------------- the wheelhouse
+# Two keys: deps (pyproject + target) decides whether dependencies are resolved again; src (pyproject +
+# README + onprem/) whether the project's own wheel is rebuilt.
+wheel_platforms() {
+  local arch minor
+  arch=$(uname -m)
+  case "$arch" in x86_64|aarch64) ;; *) die "no manylinux wheels for architecture $arch" ;; esac
+  printf -- '--platform\nmanylinux2014_%s\n' "$arch"
+  for minor in $(seq 17 36); do printf -- '--platform\nmanylinux_2_%s_%s\n' "$minor" "$arch"; done
+}
+
+build_project_wheel() {
+  local py=$1 out=$2 src
+  src=$(mktemp -d "$BUILD_DIR/src.XXXXXX")
+  # A clean copy: setuptools' in-tree build/ directory would otherwise carry deleted modules along.
+  tar -c --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md onprem | tar -x -C "$src"
+  rm -f "$out"/onprem-*.whl
+  # A fixed timestamp makes the wheel reproducible: the same sources give the same bytes, hence the
+  # same image input hash (after `make clean`, say).
+  quietly wheel-onprem env SOURCE_DATE_EPOCH=315532800 \
+    "$py" -m pip wheel -q --no-deps --disable-pip-version-check -w "$out" "$src"
+  rm -rf "$src"
+}
+
+ensure_wheelhouse() {
+  local py deps_key src_key keyfile=$BUILD_DIR/wheelhouse.key have=""
+  py=$(host_python)
+  deps_key=$( { cat pyproject.toml; echo "cp${PY_TARGET/./} $(uname -m)"; } | sha)
+  src_key=$( { cat pyproject.toml README.md; hash_paths onprem; } | sha)
+  [ -f "$keyfile" ] && have=$(cat "$keyfile")
+  if [ "$have" = "deps=$deps_key src=$src_key" ] && compgen -G "$WHEELHOUSE/onprem-*.whl" >/dev/null; then
+    return 0
+  fi
+  mkdir -p "$BUILD_DIR"
+  local started=$SECONDS
+  if [ "${have%% *}" = "deps=$deps_key" ] && [ -d "$WHEELHOUSE" ]; then
+    build_project_wheel "$py" "$WHEELHOUSE"
+  else
+    local fresh
+    fresh=$(mktemp -d "$BUILD_DIR/wheelhouse.XXXXXX")
+    build_project_wheel "$py" "$fresh"
+    local platforms=()
+    mapfile -t platforms < <(wheel_platforms)
+    # Binary wheels for the image's interpreter, whatever the host's: nothing is compiled in the image.
+    quietly wheel-deps "$py" -m pip download -q --disable-pip-version-check -d "$fresh" \
+      --only-binary=:all: "${platforms[@]}" --python-version "$PY_TARGET" --implementation cp \
+      --abi "cp${PY_TARGET/./}" --abi abi3 --abi none "$fresh"/onprem-*.whl
+    rm -rf "$WHEELHOUSE"
+    mv "$fresh" "$WHEELHOUSE"
+    chmod 0755 "$WHEELHOUSE"
+  fi
+  echo "deps=$deps_key src=$src_key" >"$keyfile"
+  log "wheelhouse ready in $((SECONDS - started)) s ($(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels)"
+}
+
+# ----------------------------------------------------------------------------------------- the images
+project_version() {
+  if [ -n "${ONPREM_VERSION:-}" ]; then echo "$ONPREM_VERSION"; return; fi
+  "$(host_python)" -c \
+    'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])'
+}
+
+# The context: hard links to the wheelhouse, dependencies apart from the project's own wheel.
+stage_onprem_context() {
+  local ctx=$BUILD_DIR/context/onprem wheel dest
+  rm -rf "$ctx"
+  mkdir -p "$ctx/deps" "$ctx/project"
+  for wheel in "$WHEELHOUSE"/*.whl; do
+    case "${wheel##*/}" in onprem-*) dest=$ctx/project ;; *) dest=$ctx/deps ;; esac
+    ln "$wheel" "$dest/" 2>/dev/null || cp "$wheel" "$dest/"
+  done
+  echo "$ctx"
+}
+
+build_onprem() {
+  ensure_wheelhouse
+  ONPREM_IMAGE=onprem/onprem:$(project_version)
+  local hash ctx
+  # Relative paths: the hash must not change when the checkout moves.
+  hash=$( { echo "$BASE $(image_id "$BASE")"; hash_paths docker/Dockerfile "${WHEELHOUSE#"$ROOT"/}"; } | sha)
+  if [ -z "$NO_CACHE" ] && [ "$(image_label "$ONPREM_IMAGE")" = "$hash" ]; then return 0; fi
+  ctx=$(stage_onprem_context)
+  # The dependency stage carries a tag so that dropping leftover stage images keeps it as build cache.
+  quietly build-onprem-deps docker build -q ${NO_CACHE:+--no-cache} --target deps -f docker/Dockerfile \
+    -t "$DEPS_CACHE" --build-arg "BASE_IMAGE=$BASE" "$ctx"
+  CACHE_OK=1 build_image "$ONPREM_IMAGE" "$hash" docker/Dockerfile "$ctx" --build-arg "BASE_IMAGE=$BASE"
+  rm -rf "$ctx"
+}
+
+build_emulator() {
+  local role tag hash parent
+  parent=$(image_id "$ONPREM_IMAGE") || die "$ONPREM_IMAGE is missing"
+  for role in core web; do
+    if [ "$role" = core ]; then tag=onprem-emulator/coreapp:$EMULATOR_VERSION
+    else tag=onprem-emulator/web:$EMULATOR_VERSION; fi
+    hash=$( { echo "$role $parent"; hash_paths docker/emulator; } | sha)
+    build_image "$tag" "$hash" docker/emulator/Dockerfile docker/emulator \
+      --build-arg "ONPREM_IMAGE=$ONPREM_IMAGE" --build-arg "ROLE=$role"
+  done
+}
+
+# build_db TAG OFFICIAL DIR: retag the official image where one can be pulled, else build DIR from Debian.
+build_db() {
+  local tag=$1 official=$2 dir=$3
+  if [ "$REGISTRY" = 1 ] && try_pull "$official"; then
+    docker tag "$official" "$tag"
+    return 0
+  fi
+  build_debian "$tag" "$dir"
+}
+
+build_debian() {
+  local tag=$1 dir=$2 hash
+  hash=$( { echo "$DEBIAN_BASE $(image_id "$DEBIAN_BASE")"; hash_paths "$dir"; } | sha)
+  build_image "$tag" "$hash" "$dir/Dockerfile" "$dir" --build-arg "BASE_IMAGE=$DEBIAN_BASE"
+}
+
+wanted() { [[ " $WANT " == *" $1 "* ]]; }
+
+main() {
+  local item
+  WANT=""
+  for item in ${IMAGES:-onprem emulator mysql postgres prometheus}; do
+    case "$item" in
+      onprem|mysql|postgres|prometheus) WANT+=" $item" ;;
+      emulator) WANT+=" onprem emulator" ;;
+      db) WANT+=" mysql postgres" ;;
+      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus db)" ;;
+    esac
+  done
+  WANT="$WANT "
+  command -v docker >/dev/null 2>&1 || die "the docker CLI is missing (make engine)"
+  timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers (make engine)"
+  # No buildx here: an inherited DOCKER_BUILDKIT=1 would make `docker build` fail outright.
+  docker buildx version >/dev/null 2>&1 || unset DOCKER_BUILDKIT
+  mkdir -p "$BUILD_DIR"
+  exec 9>"$BUILD_DIR/.images.lock"
+  flock 9                           # two runs at once would race on the wheelhouse and the tags
+
+  decide_base
+  # The Debian-package images are independent of each other and of the project image: build them in
+  # the background meanwhile (mostly apt downloads). An early exit still waits for them: no orphans.
+  local pids=() pid failed=0
+  trap 'wait' EXIT
+  if wanted mysql; then (build_db onprem/mysql:8.0 mysql:8.0 docker/mysql) & pids+=($!); fi
+  if wanted postgres; then (build_db onprem/postgres:15 postgres:15 docker/postgres) & pids+=($!); fi
+  if wanted prometheus; then (build_debian onprem/prometheus:2.42 docker/prometheus) & pids+=($!); fi
+  if wanted onprem; then build_onprem; fi
+  if wanted emulator; then build_emulator; fi
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  trap - EXIT
+  prune_leftovers
+  [ "$failed" = 0 ] || die "an image failed to build (see above)"
+}
+
+main "$@"
