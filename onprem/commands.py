@@ -38,19 +38,33 @@ def _load(config_path: str | None, overrides: tuple[str, ...]) -> Any:
     return load_settings(path, environ=os.environ, overrides=list(overrides), cwd=cwd)
 
 
-def _deployer(loaded: Any) -> Any:
-    from onprem.api.client import ApiClient
+def _engine(loaded: Any) -> Any:
+    """The engine of the deployment's one host: local, or over SSH. Raises ConfigError for several."""
     from onprem.errors import ConfigError
 
-    remote = [(i, h) for i, h in enumerate(loaded.settings.hosts) if h.address != "local"]
-    if remote or len(loaded.settings.hosts) != 1:
-        index, host = remote[0] if remote else (1, loaded.settings.hosts[1])
+    hosts = loaded.settings.hosts
+    if len(hosts) != 1:
         raise ConfigError(
-            f"{loaded.where('hosts', index, 'address')}: hosts.{index}.address: {host.address!r}: this "
-            "version deploys to one host, the local engine; use `address: local` "
-            "(remote hosts over SSH are not built yet)"
+            f"{loaded.where('hosts', 1)}: hosts: {len(hosts)} hosts given; this version deploys a stack to "
+            "exactly one host (local or ssh://), so list one"
         )
-    from onprem.engine.local import LocalEngine
+    host = hosts[0]
+    if host.address == "local":
+        from onprem.engine.local import LocalEngine
+
+        return LocalEngine()
+    from onprem.engine.ssh import connect
+
+    return connect(
+        host.address,
+        identity_file=host.identity_file,
+        known_hosts_file=host.known_hosts_file,
+        remote_dir=host.remote_dir,
+    )
+
+
+def _deployer(loaded: Any) -> Any:
+    from onprem.api.client import ApiClient
     from onprem.workflows.deploy import Deployer
 
     def api_factory(url: str, ca_file: Path, api_key: str) -> ApiClient:
@@ -58,7 +72,7 @@ def _deployer(loaded: Any) -> Any:
 
     return Deployer(
         loaded,
-        engine=LocalEngine(),
+        engine=_engine(loaded),
         api_factory=api_factory,
         environ=os.environ,
         progress=lambda line: click.echo(line, err=True),
@@ -134,7 +148,8 @@ def status(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
         api_error = "not deployed from this state directory"
     else:
         try:
-            health = deployer.api_factory(api_url(loaded), deployer.state.ca_file, api_key).health(timeout=5)
+            with deployer.reach_api() as url:
+                health = deployer.api_factory(url, deployer.state.ca_file, api_key).health(timeout=5)
         except ApiError as exc:
             api_error = str(exc)
     document = status_document(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from onprem.config_source import Origins, from_env, from_flags, locate, merge, parse_yaml
 from onprem.errors import ConfigError
 from onprem.exporter.settings import ExporterSettings
+from onprem.ops.settings import BootstrapSettings
 from onprem.relay.settings import RelaySettings
 
 DEFAULT_CONFIG_NAME = "onprem.yaml"
@@ -48,6 +49,12 @@ class HostSettings(Model):
     name: Name = "local"
     address: str = "local"
     """`local` for this machine's engine, or `ssh://user@host[:port]` for a remote one."""
+    identity_file: str | None = None
+    """SSH private key for a remote host (default: the SSH agent and ~/.ssh keys)."""
+    known_hosts_file: str | None = None
+    """Extra known_hosts file; the host's key must be listed there or in ~/.ssh/known_hosts."""
+    remote_dir: str = "/var/lib/onprem"
+    """Where the bundle and its secrets are copied on a remote host."""
 
     @field_validator("address")
     @classmethod
@@ -190,6 +197,7 @@ class Settings(Model):
     exporter: ExporterSettings = ExporterSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     secrets: SecretsSettings = SecretsSettings()
+    bootstrap: BootstrapSettings = BootstrapSettings()
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

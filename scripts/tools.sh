@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian tools the integration tests and benchmarks drive (idempotent; root on Debian).
+# Install the Debian tools the integration tests and benchmarks drive (idempotent; root on Debian):
+# promtool/prometheus, redis-server, wrk, and sshd for the remote-host tests (started on loopback by them).
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 [ "$(id -u)" = 0 ] || { echo "tools: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive

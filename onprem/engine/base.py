@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,3 +53,24 @@ class Engine(Protocol):
 
     def read_file(self, project: str, service: str, path: str) -> bytes:
         """A file from inside a service's container. Raises EngineError when missing."""
+
+    def endpoint(self, host: str, port: int) -> AbstractContextManager[tuple[str, int]]:
+        """Where this machine reaches a port published on the engine's host at `host:port`.
+
+        Local engines answer `(host, port)`; remote ones open a tunnel for the duration of the block.
+        """
+
+
+class ExecEngine(Engine, Protocol):
+    """An engine that also runs commands in, and copies files to and from, a service's container."""
+
+    def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        """Run `argv` in the service's first running container: (exit code, stdout, stderr).
+
+        Raises EngineError when the service has no running container."""
+
+    def read_tree(self, project: str, service: str, path: str) -> bytes:
+        """A tar stream of `path` (file or directory) in the service's container. Raises EngineError."""
+
+    def write_tree(self, project: str, service: str, directory: str, tar: bytes) -> None:
+        """Extract a tar stream into `directory` of the service's container. Raises EngineError."""

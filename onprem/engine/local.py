@@ -7,15 +7,14 @@ import io
 import subprocess
 import tarfile
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from onprem.engine.base import ContainerState
 from onprem.engine.compose import compose_argv
+from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states
 from onprem.errors import EngineError
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -75,26 +74,10 @@ class LocalEngine:
         return list(self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}))
 
     def containers(self, project: str) -> list[ContainerState]:
-        states = []
-        for container in self._list(project):
-            attrs = container.attrs
-            state = attrs.get("State", {})
-            health = (state.get("Health") or {}).get("Status")
-            ports = []
-            for inner, bindings in sorted((attrs.get("NetworkSettings", {}).get("Ports") or {}).items()):
-                for binding in bindings or []:
-                    ports.append(f"{binding.get('HostIp')}:{binding.get('HostPort')}->{inner}")
-            states.append(
-                ContainerState(
-                    service=container.labels.get(SERVICE_LABEL, ""),
-                    name=container.name,
-                    state=str(state.get("Status", "unknown")),
-                    health=health,
-                    exit_code=int(state.get("ExitCode", 0) or 0),
-                    ports=tuple(ports),
-                )
-            )
-        return sorted(states, key=lambda c: (c.service, c.name))
+        return sorted_states([container.attrs for container in self._list(project)])
+
+    def endpoint(self, host: str, port: int) -> AbstractContextManager[tuple[str, int]]:
+        return nullcontext((host, port))
 
     def _service(self, project: str, service: str) -> list[Any]:
         return [c for c in self._list(project) if c.labels.get(SERVICE_LABEL) == service]
@@ -120,3 +103,37 @@ class LocalEngine:
             if handle is None:
                 raise EngineError(f"{path} in {service} is not a regular file")
             return handle.read()
+
+    def _first(self, project: str, service: str, running: bool = False) -> Any:
+        containers = self._service(project, service)
+        if running:
+            containers = [c for c in containers if c.status == "running"]
+        if not containers:
+            state = "running " if running else ""
+            raise EngineError(f"service {service} has no {state}container in project {project}")
+        return containers[0]
+
+    def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        container = self._first(project, service, running=True)
+        try:
+            code, (out, err) = container.exec_run(list(argv), demux=True)
+        except Exception as exc:
+            raise EngineError(f"cannot run {argv[0]} in {service}: {exc}") from None
+        return int(code), out or b"", err or b""
+
+    def read_tree(self, project: str, service: str, path: str) -> bytes:
+        container = self._first(project, service)
+        try:
+            chunks, _ = container.get_archive(path)
+            return b"".join(chunks)
+        except Exception as exc:
+            raise EngineError(f"cannot read {path} from {service}: {exc}") from None
+
+    def write_tree(self, project: str, service: str, directory: str, tar: bytes) -> None:
+        container = self._first(project, service)
+        try:
+            ok = container.put_archive(directory, tar)
+        except Exception as exc:
+            raise EngineError(f"cannot write into {directory} of {service}: {exc}") from None
+        if not ok:
+            raise EngineError(f"the engine refused to write into {directory} of {service}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,13 +46,22 @@ class DeployResult:
     notes: list[str] = field(default_factory=list)
 
 
-def api_url(loaded: LoadedConfig) -> str:
-    """The published web endpoint as this machine reaches it."""
+def published_web(loaded: LoadedConfig) -> tuple[str, int]:
+    """The web endpoint's address and port as published on the engine's host (loopback for `0.0.0.0`)."""
     address = ipaddress.ip_address(loaded.settings.network.bind_address)
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
-    host = f"[{address}]" if address.version == 6 else str(address)
-    return f"https://{host}:{loaded.settings.network.web_port}"
+    return str(address), loaded.settings.network.web_port
+
+
+def url_for(host: str, port: int) -> str:
+    """`https://host:port`, with IPv6 addresses bracketed."""
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def api_url(loaded: LoadedConfig) -> str:
+    """The published web endpoint as seen on the engine's host."""
+    return url_for(*published_web(loaded))
 
 
 def _secrets_digest(values: Mapping[str, str]) -> dict[str, str]:
@@ -81,6 +91,7 @@ class Deployer:
         self.clock = clock
         self.sleep = sleep
         self.progress = progress
+        self._api_base: str | None = None
 
     @property
     def project(self) -> str:
@@ -107,7 +118,19 @@ class Deployer:
         return write_bundle(self.state.bundle, files)
 
     def _api(self, values: Mapping[str, str]) -> Api:
-        return self.api_factory(api_url(self.loaded), self.state.ca_file, values["WA_API_KEY"])
+        return self.api_factory(
+            self._api_base or api_url(self.loaded), self.state.ca_file, values["WA_API_KEY"]
+        )
+
+    @contextmanager
+    def reach_api(self) -> Iterator[str]:
+        """The API's base URL from this machine, tunnelled for the block when the engine is remote."""
+        with self.engine.endpoint(*published_web(self.loaded)) as (host, port):
+            self._api_base = url_for(host, port)
+            try:
+                yield self._api_base
+            finally:
+                self._api_base = None
 
     def _pin_ca(self) -> None:
         pem = self.engine.read_file(self.project, "waweb", CA_PATH_IN_WEB)
@@ -130,9 +153,13 @@ class Deployer:
 
     def run(self) -> DeployResult:
         """Deploy. Raises ConfigError, SecretError, StateError, EngineError, GateError or ApiError."""
-        settings = self.loaded.settings
         files, values, new_digest = self.prepare()
         self.engine.check()
+        with self.reach_api():
+            return self._steps(files, values, new_digest)
+
+    def _steps(self, files: dict[str, str], values: dict[str, str], new_digest: str) -> DeployResult:
+        settings = self.loaded.settings
         expected = expected_services(settings)
         unchanged = self._unchanged(new_digest, expected)
         if unchanged is not None:
@@ -161,10 +188,22 @@ class Deployer:
             clock=self.clock,
             sleep=self.sleep,
         )
-        admin = ensure_admin_password(self._api(values), values["WA_ADMIN_PASSWORD"])
+        api = self._api(values)
+        admin = ensure_admin_password(api, values["WA_ADMIN_PASSWORD"])
+        from onprem.ops.bootstrap import run_bootstrap  # the `bootstrap:` steps (issue 3)
+
+        notes = run_bootstrap(
+            self.loaded, api=api, engine=self.engine, secrets=self.secrets, progress=self.progress
+        )
         self.state.write_record({"digest": new_digest, "services": expected})
         return DeployResult(
-            True, changes, gate.containers, gate.health, admin=admin, api_url=api_url(self.loaded)
+            True,
+            changes,
+            gate.containers,
+            gate.health,
+            admin=admin,
+            api_url=api_url(self.loaded),
+            notes=notes,
         )
 
     def _raise_failed_service(self, expected: list[str], cause: EngineError) -> None:

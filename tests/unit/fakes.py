@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ class RecordingEngine:
 
     def read_file(self, project: str, service: str, path: str) -> bytes:
         return self.files.get(path, b"CA")
+
+    def endpoint(self, host: str, port: int) -> AbstractContextManager[tuple[str, int]]:
+        self.calls.append(("endpoint", host, str(port)))
+        return nullcontext((host, port))
 
 
 @dataclass

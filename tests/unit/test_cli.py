@@ -50,14 +50,16 @@ def test_missing_explicit_config_file_exits_2(tmp_path: Path, capsys: pytest.Cap
     assert "config file not found" in err
 
 
-def test_remote_host_is_refused_before_anything_runs(
+def test_several_hosts_are_refused_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "onprem.yaml").write_text("hosts:\n  - name: far\n    address: ssh://ops@10.0.0.5\n")
+    (tmp_path / "onprem.yaml").write_text(
+        "hosts:\n  - name: a\n    address: local\n  - name: b\n    address: ssh://ops@10.0.0.5\n"
+    )
     code, _, err = run(["render"], capsys)
     assert code == 2
-    assert f"{tmp_path / 'onprem.yaml'}:3: hosts.0.address" in err
+    assert f"{tmp_path / 'onprem.yaml'}:4: hosts: 2 hosts given" in err
     assert not (tmp_path / ".onprem").exists()
 
 
