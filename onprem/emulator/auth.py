@@ -83,6 +83,20 @@ async def require_bearer(request: web.Request) -> tuple[str, str]:
     return username, token_hash
 
 
+async def require_admin(request: web.Request) -> str:
+    """The username of a valid bearer token that belongs to an ADMIN user.
+
+    Raises ApiFailure 401 without a valid token, 403 (1005) for a non-admin user: a 401 would make
+    clients renew a token that is perfectly valid.
+    """
+    username, _ = await require_bearer(request)
+    ctx = context_of(request)
+    user = await ctx.db(ctx.store.get_user, username)
+    if user is None or user.role != "ADMIN":
+        raise ApiFailure(403, ACCESS_DENIED, "This operation needs an admin user.")
+    return username
+
+
 async def require_bearer_or_apikey(request: web.Request) -> str:
     """The caller of a health/metrics/stats endpoint: "apikey" or the token's username.
 

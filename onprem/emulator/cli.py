@@ -130,3 +130,38 @@ def core(
     placement = place(env, data_dir=data_dir, state=state)
     store = open_store(env, placement, wait_seconds=env.db_wait_seconds if db_wait is None else db_wait)
     _run(serve_core(env, store, host=host, ports=port_list))
+
+
+@emulator.command()
+@click.option("--from", "sender", required=True, help="The user's phone number or wa_id.")
+@click.option("--text", required=True, help="The message text.")
+@click.option("--name", default="", help="The user's profile name (default: the wa_id).")
+@click.option("--data-dir", metavar="DIR", help="As for `web`/`core` (SQLite state lives there).")
+@click.option("--state", metavar="FILE", help="SQLite state file when WA_DB_ENGINE is unset.")
+@click.option("--db-wait", type=click.FloatRange(min=0), default=10.0, show_default=True)
+def inject(
+    sender: str, text: str, name: str, data_dir: str | None, state: str | None, db_wait: float
+) -> None:
+    """Inject an inbound text message from a user (test/demo channel): it opens the user's 24-hour
+    window and queues the inbound callback. Reads the same env as `web`/`core` (WA_DB_*); inside a
+    deployed container run it through /onprem/secret-env.sh so the DB password is in the env.
+
+    Raises ConfigError (bad env, bad sender/text, no registered number) or DatabaseUnavailable.
+    """
+    import time
+
+    from onprem.emulator.inject import InjectError, inject_inbound
+    from onprem.emulator.runtime import open_store, place
+    from onprem.errors import ConfigError
+
+    env = _setup("warning")
+    store = open_store(env, place(env, data_dir=data_dir, state=state), wait_seconds=db_wait)
+    try:
+        message_id = inject_inbound(
+            store, sender, text, name=name, multiconnect=env.multiconnect, now=time.time()
+        )
+    except InjectError as exc:
+        raise ConfigError(f"cannot inject: {exc}") from None
+    finally:
+        store.close()
+    click.echo(message_id)

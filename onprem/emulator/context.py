@@ -34,6 +34,13 @@ class WebSettings:
     multiconnect: bool = False
     sunset: bool = False
     meta: Meta = field(default_factory=Meta)
+    # Where the test-only registration-code file is written (None: not written).
+    data_dir: Path | None = None
+    # ONPREM_EMULATOR_TEST_HOOKS=1: serve the test-only /_emulator/* endpoints.
+    test_hooks: bool = False
+    node_name: str = "waweb"
+    # Where uploaded media files live (the shared /usr/local/wamedia volume in a deployment).
+    media_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from onprem.errors import ConfigError
 Engine = Literal["MYSQL", "PGSQL", "SQLITE"]
 
 DEFAULT_DATA_DIR = "/usr/local/waent/data"
+DEFAULT_MEDIA_DIR = "/usr/local/wamedia"
 DEFAULT_VERSION = "v2.57.2"
 DEFAULT_CORE_PORTS = (6250, 6251, 6252, 6253)
 DEFAULT_DB_WAIT_SECONDS = 120.0
@@ -67,6 +68,9 @@ class EmulatorEnv:
     coreapp_external_ports: tuple[int, ...] = DEFAULT_CORE_PORTS
     master_node: bool = False
     sunset: bool = False
+    test_hooks: bool = False
+    status_delay: float = 1.0
+    media_dir: str | None = None
     data_dir: str | None = None
     container_id: str = ""
     db_wait_seconds: float = DEFAULT_DB_WAIT_SECONDS
@@ -150,6 +154,16 @@ def parse_env(environ: Mapping[str, str], *, default_hostname: str = "localhost"
         else:
             if wait < 0:
                 problems.append("ONPREM_EMULATOR_DB_WAIT: must not be negative")
+    status_delay = 1.0
+    raw_delay = environ.get("ONPREM_EMULATOR_STATUS_DELAY", "").strip()
+    if raw_delay:
+        try:
+            status_delay = float(raw_delay)
+        except ValueError:
+            problems.append(f"ONPREM_EMULATOR_STATUS_DELAY: expected seconds, got {raw_delay!r}")
+        else:
+            if status_delay < 0:
+                problems.append("ONPREM_EMULATOR_STATUS_DELAY: must not be negative")
     parsed = EmulatorEnv(
         db=db,
         hostname=environ.get("HOSTNAME", "").strip() or default_hostname,
@@ -162,6 +176,9 @@ def parse_env(environ: Mapping[str, str], *, default_hostname: str = "localhost"
         coreapp_external_ports=ports,
         master_node=_flag(environ, "WA_MASTER_NODE", problems),
         sunset=_flag(environ, "ONPREM_EMULATOR_SUNSET", problems),
+        test_hooks=_flag(environ, "ONPREM_EMULATOR_TEST_HOOKS", problems),
+        status_delay=status_delay,
+        media_dir=environ.get("ONPREM_EMULATOR_MEDIA_DIR") or None,
         data_dir=environ.get("ONPREM_EMULATOR_DATA_DIR") or None,
         container_id=environ.get("ONPREM_EMULATOR_CONTAINER_ID", "").strip(),
         db_wait_seconds=wait,

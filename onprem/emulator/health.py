@@ -7,6 +7,7 @@ stored: every web process computes the same answer from the same rows, with no s
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -68,3 +69,20 @@ def multiconnect_health(
             status = DISCONNECTED
         result[node.node_id] = {"gateway_status": status, "role": role}
     return result
+
+
+def serving_node(
+    nodes: Iterable[Node], recipient: str, *, multiconnect: bool, shards: int, now: float
+) -> str | None:
+    """The node id that handles messages to `recipient`, or None when no core node is up.
+
+    Single instance: the live coreapp. Multiconnect: shard `crc32(recipient) % shards` among the
+    serving coreapps (as `multiconnect_health` picks them).
+    """
+    live = sorted((n for n in nodes if n.kind != "master" and is_up(n, now)), key=_by_name)
+    if not live:
+        return None
+    if not multiconnect:
+        return live[0].node_id
+    serving = live[: max(shards, 1)]
+    return serving[zlib.crc32(recipient.encode("ascii")) % len(serving)].node_id

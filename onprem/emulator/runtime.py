@@ -21,11 +21,12 @@ from aiohttp import web
 from onprem.emulator.context import WebSettings
 from onprem.emulator.core import CoreNode, NodeIdentity, container_id
 from onprem.emulator.dbconnect import Connection, connect_with_retry, dialect_for, server_connector
-from onprem.emulator.env import DEFAULT_DATA_DIR, EmulatorEnv
+from onprem.emulator.dispatch import Dispatcher
+from onprem.emulator.env import DEFAULT_DATA_DIR, DEFAULT_MEDIA_DIR, EmulatorEnv
 from onprem.emulator.envelope import Meta
 from onprem.emulator.passwords import hash_password
 from onprem.emulator.store import Store
-from onprem.emulator.tls import ensure_certificates, server_ssl_context
+from onprem.emulator.tls import ensure_certificates, server_ssl_context, uploaded_certificate
 from onprem.emulator.web import create_app
 from onprem.errors import ConfigError, StateError
 
@@ -72,6 +73,15 @@ def place(env: EmulatorEnv, *, data_dir: str | None, state: str | None) -> Place
     return Placement(chosen, Path(sqlite) if sqlite else chosen / f"{env.db.database}.sqlite3")
 
 
+def media_dir(env: EmulatorEnv, placement: Placement) -> Path:
+    """ONPREM_EMULATOR_MEDIA_DIR, else /usr/local/wamedia when writable, else `<data>/media`."""
+    if env.media_dir:
+        return Path(env.media_dir)
+    if _writable(Path(DEFAULT_MEDIA_DIR)):
+        return Path(DEFAULT_MEDIA_DIR)
+    return placement.data_dir / "media"
+
+
 def open_store(env: EmulatorEnv, placement: Placement, *, wait_seconds: float) -> Store:
     """Connect to (creating) the database and its tables, waiting up to `wait_seconds` for the server.
 
@@ -108,14 +118,26 @@ async def serve_web(env: EmulatorEnv, store: Store, placement: Placement, *, hos
     """Serve the REST API over HTTPS until SIGTERM/SIGINT. Raises ConfigError if it cannot listen."""
     certs_dir = placement.data_dir / "certs" / "external"
     paths = await asyncio.to_thread(ensure_certificates, certs_dir, server_names(env))
+    # An uploaded certificate wins; a bad one stops the web role here (UnusableCertificate), before
+    # it listens, like the real web server after a bad upload.
+    uploaded = await asyncio.to_thread(uploaded_certificate, certs_dir)
+    if uploaded is not None:
+        log.info("serving the uploaded certificate %s", uploaded.cert)
+        paths = uploaded
     settings = WebSettings(
         certs_dir=certs_dir,
         api_key=env.api_key,
         multiconnect=env.multiconnect,
         sunset=env.sunset,
         meta=Meta(version=env.version),
+        data_dir=placement.data_dir,
+        test_hooks=env.test_hooks,
+        node_name=env.hostname,
+        media_dir=media_dir(env, placement),
     )
-    # Registration (a later slice) reads the flag from the store, whichever process handles it.
+    if env.test_hooks:
+        log.warning("test hooks enabled (ONPREM_EMULATOR_TEST_HOOKS=1): /_emulator/* is served")
+    # Kept in the store so other tools (and tests) can see which mode this deployment runs in.
     await asyncio.to_thread(store.put_setting, "sunset", env.sunset)
     runner = web.AppRunner(create_app(store, settings), access_log=None)
     await runner.setup()
@@ -152,6 +174,7 @@ async def serve_core(env: EmulatorEnv, store: Store, *, host: str, ports: Sequen
                 f"core: cannot listen on {host} ports {list(ports)}: {exc.strerror or exc}"
             ) from None
         log.info("core listening on %s ports %s", host, ",".join(map(str, bound)))
-        await node.run(stop)
+        dispatcher = Dispatcher(store, status_delay=env.status_delay)
+        await asyncio.gather(node.run(stop), dispatcher.run(stop))
     finally:
         store.close()

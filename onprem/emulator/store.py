@@ -1,10 +1,12 @@
 """The emulator's durable state, shared by its web and core processes through one database.
 
-Tables: `settings` (key -> JSON text: registration state, shard count, sunset flag, later the app
-settings), `users` (password hashes, never plaintext), `tokens` (SHA-256 of opaque bearer tokens) and
-`nodes` (one heartbeat row per core process). Times are epoch seconds passed in by the caller, so tests
-drive them with a fake clock. One connection, guarded by a lock, is reopened once when the server has
-dropped it (a database restart); other driver errors propagate as StoreError.
+Tables: `settings` (key -> JSON text: registration state, shard count, sunset flag, application
+settings overrides, two-step PIN hashes, webhook CA), `users` (password hashes, never plaintext),
+`tokens` (SHA-256 of opaque bearer tokens), `nodes` (one heartbeat row per core process), and the
+messaging tables `msgstore.py` works on (`messages`, `windows`, `callbacks`, `counters`) plus `media`.
+Times are epoch seconds passed in by the caller, so tests drive them with a fake clock. One
+connection, guarded by a lock, is reopened once when the server has dropped it (a database restart);
+other driver errors propagate as StoreError.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from onprem.errors import StateError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_ADMIN = "admin"
 
 _SCHEMA = (
@@ -34,6 +36,18 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR(191) PRIMARY KEY, hostname VARCHAR(191) NOT NULL,"
     " kind VARCHAR(16) NOT NULL, started_at DOUBLE PRECISION NOT NULL,"
     " last_seen DOUBLE PRECISION NOT NULL, stopped INTEGER NOT NULL)",
+    # Messaging (see msgstore.py): outbound/inbound messages, 24h windows, the callback queue, counters.
+    "CREATE TABLE IF NOT EXISTS messages (id VARCHAR(64) PRIMARY KEY, direction VARCHAR(8) NOT NULL,"
+    " peer VARCHAR(32) NOT NULL, node VARCHAR(191) NOT NULL, status VARCHAR(16) NOT NULL,"
+    " created_at DOUBLE PRECISION NOT NULL, next_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS windows (wa_id VARCHAR(32) PRIMARY KEY, last_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS callbacks (id VARCHAR(64) PRIMARY KEY, node VARCHAR(191) NOT NULL,"
+    " kind VARCHAR(32) NOT NULL, payload TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+    " attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS media (id VARCHAR(64) PRIMARY KEY, mime_type VARCHAR(255) NOT NULL,"
+    " sha256 CHAR(64) NOT NULL, size BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters (k CHAR(40) PRIMARY KEY, node VARCHAR(191) NOT NULL,"
+    " name VARCHAR(64) NOT NULL, labels VARCHAR(255) NOT NULL, value DOUBLE PRECISION NOT NULL)",
 )
 
 
@@ -63,16 +77,25 @@ class Node:
 
 @dataclass(frozen=True)
 class Registration:
-    """The number's registration: `state` is "unregistered", "pending" (code sent) or "registered"."""
+    """The number's registration: `state` is "unregistered", "pending" (code sent) or "registered".
+
+    While pending, `code` is the code "sent" by `method`.
+    """
 
     state: str = "unregistered"
     cc: str = ""
     phone_number: str = ""
     vname: str = ""
+    code: str = ""
+    method: str = ""
 
     @property
     def registered(self) -> bool:
         return self.state == "registered"
+
+    @property
+    def wa_id(self) -> str:
+        return self.cc + self.phone_number
 
 
 class Store:
@@ -129,6 +152,18 @@ class Store:
             raise
         cur.execute("COMMIT")
 
+    def execute(self, work: Callable[[Cursor], T]) -> T:
+        """Run `work(cursor)` under the store's lock, reconnecting once (for the other store modules)."""
+        return self._run(work)
+
+    def transaction(self, cur: Cursor) -> contextlib.AbstractContextManager[Cursor]:
+        """BEGIN/COMMIT around a block (ROLLBACK on error), on a cursor from `execute`."""
+        return self._transaction(cur)
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
+
     def _q(self, text: str) -> str:
         return self._dialect.sql(text)
 
@@ -179,6 +214,10 @@ class Store:
         text = json.dumps(value, sort_keys=True)
         self._run(lambda cur: cur.execute(self._dialect.upsert("settings", ("k", "v"), "k"), (key, text)))
 
+    def delete_setting(self, key: str) -> None:
+        """Forget the value stored under `key` (nothing happens when there is none)."""
+        self._run(lambda cur: cur.execute(self._q("DELETE FROM settings WHERE k = ?"), (key,)))
+
     def registration(self) -> Registration:
         raw = self.get_setting("registration")
         if not isinstance(raw, dict):
@@ -207,6 +246,49 @@ class Store:
                 return None
             name, hashed, role, must_change = rows[0]
             return User(str(name), str(hashed), str(role), bool(must_change))
+
+        return self._run(work)
+
+    def create_user(self, username: str, password_hash: str, *, now: float) -> bool:
+        """Add a USER-role user; False (nothing changed) when the name is taken."""
+
+        def work(cur: Cursor) -> bool:
+            cur.execute(
+                self._dialect.insert_ignore(
+                    "users", ("username", "password_hash", "role", "must_change", "updated_at")
+                ),
+                (username, password_hash, "USER", 0, now),
+            )
+            return bool(cur.rowcount == 1)
+
+        return self._run(work)
+
+    def set_password(self, username: str, password_hash: str, *, now: float) -> bool:
+        """Replace a user's password and revoke its tokens; False when there is no such user."""
+
+        def work(cur: Cursor) -> bool:
+            with self._transaction(cur):
+                cur.execute(
+                    self._q(
+                        "UPDATE users SET password_hash = ?, must_change = 0, updated_at = ?"
+                        " WHERE username = ?"
+                    ),
+                    (password_hash, now, username),
+                )
+                found = cur.rowcount == 1
+                cur.execute(self._q("DELETE FROM tokens WHERE username = ?"), (username,))
+            return found
+
+        return self._run(work)
+
+    def delete_user(self, username: str) -> bool:
+        """Remove a user and its tokens; False when there is no such user."""
+
+        def work(cur: Cursor) -> bool:
+            with self._transaction(cur):
+                cur.execute(self._q("DELETE FROM tokens WHERE username = ?"), (username,))
+                cur.execute(self._q("DELETE FROM users WHERE username = ?"), (username,))
+                return bool(cur.rowcount == 1)
 
         return self._run(work)
 

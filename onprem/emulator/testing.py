@@ -1,14 +1,19 @@
 """Test doubles for the emulator, shipped so other packages' tests can run it in-process.
 
-`FakeClock` drives token expiry and heartbeat ages; `sqlite_store` opens a ready store on a file;
-`core_heartbeat` and `register` are the test-only channels into the state that the real API fills in
-later slices (core processes, the registration flow).
+`FakeClock` drives token expiry, heartbeat ages and callback backoff; `sqlite_store` opens a ready
+store on a file; `core_heartbeat` and `register` set state directly (a running core process, a
+registered number) where a test does not want to go through the API; `make_pki` issues a root ->
+intermediate -> leaf chain for certificate uploads and HTTPS webhook sinks. Verified-name
+certificates for `POST /v1/account` come from `onprem.emulator.vname.encode_cert`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey as EcKey
 
 from onprem.emulator.dbconnect import Dialect, open_sqlite
 from onprem.emulator.passwords import hash_password
@@ -47,5 +52,75 @@ def core_heartbeat(store: Store, hostname: str, *, now: float, kind: str = "core
 def register(
     store: Store, *, state: str = "registered", cc: str = "1", phone_number: str = "6315550000"
 ) -> None:
-    """Set the number's registration state directly (the account API arrives in a later slice)."""
+    """Set the number's registration state directly, without the request-code/verify round trip."""
     store.set_registration(Registration(state=state, cc=cc, phone_number=phone_number))
+
+
+@dataclass(frozen=True)
+class TestPki:
+    """A root CA, an intermediate it signs and a leaf server certificate: PEM texts for tests."""
+
+    root_pem: str
+    intermediate_pem: str
+    leaf_pem: str
+    leaf_key_pem: str
+    intermediate_key_pem: str
+
+    def bundle(self) -> str:
+        """The `POST /v1/certificates/external` body: key, certificate, intermediate."""
+        return self.leaf_key_pem + self.leaf_pem + self.intermediate_pem
+
+
+def make_pki(names: tuple[str, ...] = ("localhost", "127.0.0.1"), *, leaf_days: float = 30.0) -> TestPki:
+    """Issue a fresh root -> intermediate -> leaf chain for `names` (negative `leaf_days`: expired)."""
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(
+        subject: str, key: EcKey, issuer: x509.Name | None, signer: EcKey,
+        *, ca: bool, days: float, sans: tuple[str, ...] = (),
+    ) -> x509.Certificate:  # fmt: skip
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        start, end = (now - timedelta(days=2), now + timedelta(days=days))
+        if days < 0:
+            start, end = now - timedelta(days=10), now + timedelta(days=days)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if sans:
+            general: list[x509.GeneralName] = []
+            for san in sans:
+                try:
+                    general.append(x509.IPAddress(ipaddress.ip_address(san)))
+                except ValueError:
+                    general.append(x509.DNSName(san))
+            builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def pem(cert: x509.Certificate) -> str:
+        return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+        raw = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return raw.decode("ascii")
+
+    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = issue("Test Root CA", root_key, None, root_key, ca=True, days=365)
+    mid = issue("Test Intermediate CA", mid_key, root.subject, root_key, ca=True, days=365)
+    leaf = issue(names[0], leaf_key, mid.subject, mid_key, ca=False, days=leaf_days, sans=names)
+    return TestPki(pem(root), pem(mid), pem(leaf), key_pem(leaf_key), key_pem(mid_key))

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from onprem.errors import StateError
+
 CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE = "ca.pem", "ca.key", "www.cert", "www.key"
 CA_NAME = "Enterprise Client - AutoGen CA"
 CA_LIFETIME = timedelta(days=3650)
@@ -187,3 +189,37 @@ def server_ssl_context(paths: CertPaths) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(paths.cert), str(paths.key))
     return context
+
+
+UPLOADED_FILE = "uploaded.pem"  # written by POST /v1/certificates/external
+_UPLOADED_CHAIN, _UPLOADED_KEY = "uploaded.chain.pem", "uploaded.key.pem"
+
+
+class UnusableCertificate(StateError):
+    """The uploaded certificate bundle cannot be served: the web role must not start. Exit code 6."""
+
+
+def uploaded_certificate(certs_dir: Path, *, now: datetime | None = None) -> CertPaths | None:
+    """The paths to serve an uploaded bundle from, or None when nothing was uploaded.
+
+    Raises UnusableCertificate when the bundle is unusable (key mismatch, broken chain, expired), as the
+    real web server fails to restart after a bad upload; the message says how to recover.
+    """
+    from onprem.emulator.certbundle import BundleError, check_bundle, parse_bundle
+
+    source = certs_dir / UPLOADED_FILE
+    try:
+        text = source.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    try:
+        bundle = parse_bundle(text)
+        check_bundle(bundle, now)
+    except (BundleError, UnicodeDecodeError) as exc:
+        raise UnusableCertificate(
+            f"the uploaded certificate bundle {source} is unusable ({exc}); the web server cannot start. "
+            f"Recover by deleting {source} from the data volume (back to the self-signed certificate)"
+        ) from None
+    _write(certs_dir / _UPLOADED_KEY, bundle.key_pem, 0o600)
+    _write(certs_dir / _UPLOADED_CHAIN, bundle.chain_pem, 0o644)
+    return CertPaths(certs_dir / CA_FILE, certs_dir / _UPLOADED_CHAIN, certs_dir / _UPLOADED_KEY)

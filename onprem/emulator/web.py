@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from onprem.emulator.api import certificates, health, users
+from onprem.emulator.api import account, backup, certificates, health, hooks, media, messages, stats, users
+from onprem.emulator.api import settings as app_settings
 from onprem.emulator.context import CONTEXT, Clock, EmulatorContext, WebSettings
 from onprem.emulator.envelope import (
     DATABASE_ERROR,
@@ -29,9 +30,9 @@ from onprem.emulator.store import Store, StoreError
 log = logging.getLogger("onprem.emulator.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_BODY = 16 * 1024 * 1024  # media uploads arrive in a later issue; bodies above this get 413
+MAX_BODY = 16 * 1024 * 1024  # the largest media upload (WhatsApp's video limit); above this: 413
 
-ROUTE_MODULES = (users, health, certificates)
+ROUTE_MODULES = (users, health, certificates, account, app_settings, backup, messages, media, stats)
 
 
 def _failure_response(request: web.Request, failure: ApiFailure) -> web.Response:
@@ -71,18 +72,29 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         return _failure_response(request, ApiFailure(500, INTERNAL_ERROR, "Unexpected error."))
 
 
+def _method_label(request: web.Request) -> str:
+    """`GET_v1_users` for `GET /v1/users/{username}`: the route, not the path (bounded label values)."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return f"{request.method}_unknown"
+    parts = [p for p in resource.canonical.strip("/").split("/") if p and not p.startswith("{")]
+    return "_".join([request.method, *parts])
+
+
 @web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One line per request on stderr: method, path (no query: it may carry secrets), status, time."""
+    """One line per request on stderr: method, path (no query: it may carry secrets), status, time;
+    and the request counted in the web metrics."""
+    metrics = request.app[stats.WEB_METRICS]
     started = time.monotonic()
-    response = await handler(request)
-    log.info(
-        "%s %s -> %d (%.1f ms)",
-        request.method,
-        request.path,
-        response.status,
-        (time.monotonic() - started) * 1e3,
-    )
+    metrics.in_flight += 1
+    try:
+        response = await handler(request)
+    finally:
+        metrics.in_flight -= 1
+    took = (time.monotonic() - started) * 1e3
+    metrics.record(_method_label(request), str(response.status), took)
+    log.info("%s %s -> %d (%.1f ms)", request.method, request.path, response.status, took)
     return response
 
 
@@ -92,4 +104,6 @@ def create_app(store: Store, settings: WebSettings, *, clock: Clock = time.time)
     app[CONTEXT] = EmulatorContext(store=store, settings=settings, clock=clock)
     for module in ROUTE_MODULES:
         module.add_routes(app)
+    if settings.test_hooks:
+        hooks.add_routes(app)
     return app

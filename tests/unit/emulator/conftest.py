@@ -37,7 +37,7 @@ def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> WebSettings:
-    return WebSettings(certs_dir=tmp_path / "certs" / "external", api_key=API_KEY)
+    return WebSettings(certs_dir=tmp_path / "certs" / "external", api_key=API_KEY, data_dir=tmp_path)
 
 
 def basic(username: str, password: str) -> dict[str, str]:
@@ -78,3 +78,28 @@ async def rotate(client: TestClient[Any, Any], password: str = NEW_PASSWORD) -> 
     assert response.status == 200, await response.text()
     body = await response.json()
     return str(body["users"][0]["token"])
+
+
+async def call(
+    client: TestClient[Any, Any], method: str, path: str, token: str, body: Any = None
+) -> tuple[int, Any]:
+    """(status, JSON body or None) of an authenticated request."""
+    response = await client.request(method, path, headers=bearer(token), json=body)
+    raw = await response.read()
+    return response.status, (await response.json() if raw else None)
+
+
+async def register_number(
+    client: TestClient[Any, Any], store: Store, token: str, cc: str = "1", phone: str = "6315550000"
+) -> None:
+    """Register a number through the API (request a code, read it from the store, verify)."""
+    from onprem.emulator.vname import encode_cert
+
+    body = {"cc": cc, "phone_number": phone, "method": "sms", "cert": encode_cert("Acme")}
+    status, _ = await call(client, "POST", "/v1/account", token, body)
+    assert status in (201, 202)
+    if status == 202:
+        status, _ = await call(
+            client, "POST", "/v1/account/verify", token, {"code": store.registration().code}
+        )
+        assert status == 201

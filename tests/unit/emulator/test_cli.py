@@ -66,3 +66,33 @@ def test_a_bad_environment_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_bad_core_ports_exit_2(tmp_path: Path) -> None:
     assert exit_code(["emulator", "core", "--ports", "6250,x", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_inject_records_an_inbound_message_in_the_state_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onprem.emulator.msgstore import MessagingStore
+    from onprem.emulator.testing import register, sqlite_store
+
+    for name in ("WA_DB_ENGINE", "ONPREM_EMULATOR_SQLITE", "ONPREM_EMULATOR_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    state = tmp_path / "state.sqlite3"
+    store = sqlite_store(state)
+    argv = [
+        "emulator",
+        "inject",
+        "--from",
+        "+1 631 555 1234",
+        "--text",
+        "hi",
+        "--state",
+        str(state),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert exit_code(argv) == 2  # no registered number yet
+    register(store)
+    assert exit_code(argv) == 0
+    assert capsys.readouterr().out.strip().startswith("gBEG")
+    assert MessagingStore(store).window_open("16315551234", time.time())
+    store.close()

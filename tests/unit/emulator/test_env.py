@@ -104,3 +104,20 @@ def test_every_problem_is_reported_at_once_without_secret_values() -> None:
 def test_unknown_engine_is_rejected() -> None:
     with pytest.raises(ConfigError, match="WA_DB_ENGINE"):
         parse_env({"WA_DB_ENGINE": "ORACLE"})
+
+
+def test_test_hooks_status_delay_and_media_dir_come_from_the_env() -> None:
+    env = parse_env(
+        {
+            "ONPREM_EMULATOR_TEST_HOOKS": "1",
+            "ONPREM_EMULATOR_STATUS_DELAY": "0.25",
+            "ONPREM_EMULATOR_MEDIA_DIR": "/media",
+        }
+    )
+    assert (env.test_hooks, env.status_delay, env.media_dir) == (True, 0.25, "/media")
+    assert parse_env({}).test_hooks is False
+
+
+def test_a_bad_status_delay_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="ONPREM_EMULATOR_STATUS_DELAY"):
+        parse_env({"ONPREM_EMULATOR_STATUS_DELAY": "soon"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_without_a_writable_default_a_temp_dir_is_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(runtime, "DEFAULT_DATA_DIR", "/proc/no-such-dir/data")
-    monkeypatch.setattr(runtime.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
     placement = place(parse_env({}), data_dir=None, state=None)
     assert placement.data_dir == tmp_path / "onprem-emulator"
 

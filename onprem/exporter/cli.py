@@ -1,0 +1,101 @@
+"""`onprem exporter`: serve the Prometheus exporter, or collect once and print the exposition."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from onprem.exporter.settings import ExporterSettings
+
+
+def _settings(config: Path | None, listen: str | None) -> ExporterSettings:
+    from onprem.errors import ConfigError
+    from onprem.exporter.settings import ExporterSettings, load_settings, split_listen
+
+    settings = load_settings(config) if config is not None else ExporterSettings()
+    if listen is not None:
+        try:
+            split_listen(listen)
+        except ValueError as exc:
+            raise ConfigError(f"--listen: {exc}") from None
+        settings = settings.model_copy(update={"listen": listen})
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    # uvloop where available (Linux): the exporter's latency targets are measured with it.
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - non-Linux
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+@click.group()
+def exporter() -> None:
+    """The Prometheus exporter sidecar (scrape-time collection from the client's web API)."""
+
+
+@exporter.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Exporter settings (YAML); defaults apply when omitted.",
+)
+@click.option("--listen", metavar="HOST:PORT", help="Address to serve on (overrides the config's `listen`).")
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def serve(config: Path | None, listen: str | None, log_level: str) -> None:
+    """Serve /metrics and /healthz (127.0.0.1:9108 unless configured).
+
+    Raises ConfigError for an invalid config or listen address.
+    """
+    from onprem.errors import ConfigError
+    from onprem.exporter.server import serve as serve_forever
+
+    settings = _settings(config, listen)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        _run(serve_forever(settings))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror or exc}") from None
+
+
+@exporter.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Exporter settings (YAML); defaults apply when omitted.",
+)
+@click.option("--timeout", type=float, default=None, help="Deadline in seconds (default: the config's).")
+def collect(config: Path | None, timeout: float | None) -> None:
+    """Collect once from the upstream and print the exposition text (for debugging and promtool)."""
+    from onprem.exporter.server import make_scraper
+
+    settings = _settings(config, None)
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    budget = timeout if timeout is not None else settings.scrape_timeout_seconds
+
+    async def once() -> None:
+        scraper = make_scraper(settings)
+        try:
+            click.echo((await scraper.scrape(budget)).decode(), nl=False)
+        finally:
+            await scraper.close()
+            await scraper.client.transport.close()
+
+    _run(once())

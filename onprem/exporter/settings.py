@@ -1,0 +1,159 @@
+"""Typed, frozen settings of the Prometheus exporter sidecar, and the reading of its config file.
+
+The lead nests `ExporterSettings` under `exporter:` in onprem.yaml and renders `model_dump(mode="json")`
+to /etc/onprem/exporter.yaml, which `onprem exporter serve --config` reads back with `load_settings`.
+Every field has a default, so an empty file (or none at all) is a working config for the bundled stack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from onprem.errors import ConfigError
+
+DEFAULT_CA_FILE = "/usr/local/waent/data/certs/external/ca.pem"
+DEFAULT_API_KEY_FILE = "/run/secrets/WA_API_KEY"
+DEFAULT_LISTEN = "127.0.0.1:9108"
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """Split `HOST:PORT` (or `[V6]:PORT`) into host and port. Raises ValueError when malformed."""
+    match = _HOST_PORT.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not HOST:PORT (use [ADDR]:PORT for IPv6)")
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is outside 1-65535")
+    host = match["v6"] or match["host"]
+    if match["v6"]:
+        ipaddress.IPv6Address(host)  # raises ValueError
+    return host, port
+
+
+def _absolute(value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        raise ValueError("must be an absolute path (it is read inside the exporter container)")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LoginSettings(_Model):
+    """Token fallback: log in with HTTP Basic when no API key works, and again whenever a token gets 401."""
+
+    username: Annotated[str, Field(min_length=1, max_length=64)] = "admin"
+    password_file: str = "/run/secrets/WA_ADMIN_PASSWORD"  # noqa: S105 - a path, not a password
+    """File holding the user's password (one line; trailing newline ignored)."""
+
+    @field_validator("password_file")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _absolute(value) or value
+
+
+class StatsDbSettings(_Model):
+    """`/v1/stats/db` is slow upstream, so it is refreshed in the background and served from a cache."""
+
+    enabled: bool = False
+    cache_ttl_seconds: Seconds = 300.0
+    """Age after which a scrape starts a background refresh (the scrape still answers from the cache)."""
+    timeout_seconds: Seconds = 120.0
+    """How long one background refresh may take."""
+
+
+class ExporterSettings(_Model):
+    """Everything `onprem exporter serve` needs; defaults fit the bundled compose stack."""
+
+    enabled: bool = True
+    """Run the exporter service in the stack (read by the renderer; `serve` ignores it)."""
+    upstream_url: str = "https://waweb:443"
+    """Base URL of the web container's API (https only; no path)."""
+    tls_server_name: str | None = None
+    """Name to verify the upstream certificate against, when it differs from the URL's host."""
+    ca_file: str | None = DEFAULT_CA_FILE
+    """PEM CA that signed the upstream certificate (pinned); null means the system trust store."""
+    api_key_file: str | None = DEFAULT_API_KEY_FILE
+    """File holding WA_API_KEY, sent as `Authorization: Apikey`; null to use only the token fallback."""
+    login: LoginSettings | None = None
+    """Token fallback; null disables it."""
+    listen: str = DEFAULT_LISTEN
+    """HOST:PORT the exporter serves /metrics and /healthz on (overridden by `serve --listen`)."""
+    scrape_timeout_seconds: Seconds = 10.0
+    """Deadline when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header."""
+    scrape_timeout_offset_seconds: Annotated[float, Field(ge=0, le=60)] = 0.5
+    """Subtracted from the scrape timeout, to leave time to encode and send the answer."""
+    stats_db: StatsDbSettings = StatsDbSettings()
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _upstream(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https":
+            raise ValueError("must be an https:// URL (the API key must never travel in clear)")
+        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be https://HOST[:PORT] with no path, query or fragment")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; use api_key_file or login")
+        _ = parts.port  # raises ValueError on a bad port
+        return value.rstrip("/")
+
+    @field_validator("ca_file", "api_key_file")
+    @classmethod
+    def _paths(cls, value: str | None) -> str | None:
+        return _absolute(value)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _some_auth(self) -> ExporterSettings:
+        if self.api_key_file is None and self.login is None:
+            raise ValueError("set api_key_file or login (the upstream API needs one of them)")
+        if self.scrape_timeout_offset_seconds >= self.scrape_timeout_seconds:
+            raise ValueError("scrape_timeout_offset_seconds must be smaller than scrape_timeout_seconds")
+        return self
+
+
+def parse_settings(data: Any, *, origin: str = "<exporter config>") -> ExporterSettings:
+    """Validate a plain mapping (None means empty). Raises ConfigError naming each bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: must be a mapping of exporter settings, not {type(data).__name__}")
+    try:
+        return ExporterSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
+            problems.append(f"{origin}: exporter.{field}: {message.removeprefix('Value error, ')}")
+        raise ConfigError(problems) from None
+
+
+def load_settings(path: Path) -> ExporterSettings:
+    """Read and validate the YAML config file at `path`. Raises ConfigError if unreadable or invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the exporter config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_settings(data, origin=str(path))
