@@ -140,6 +140,7 @@ class NetworkSettings(Model):
     relay_port: Port = 8443
     exporter_port: Port = 9108
     prometheus_port: Port = 9091
+    grafana_port: Port = 3000
     db_port: Port | None = None
     """Publish the bundled database on this host port (not published by default)."""
 
@@ -154,6 +155,8 @@ class MonitoringSettings(Model):
     enabled: bool = False
     """Start the `monitoring` profile (Prometheus provisioned from monitoring/)."""
     prometheus_image: str = "onprem/prometheus:2.42"
+    grafana_image: str | None = None
+    """Grafana image (e.g. grafana/grafana-oss:11.2.0) where a registry can serve one; none here."""
     scrape_interval: Annotated[str, Field(pattern=r"^\d+(ms|s|m)$")] = "15s"
 
 
@@ -218,6 +221,8 @@ class Settings(Model):
             ports["network.exporter_port"] = self.network.exporter_port
         if self.monitoring.enabled:
             ports["network.prometheus_port"] = self.network.prometheus_port
+            if self.monitoring.grafana_image:
+                ports["network.grafana_port"] = self.network.grafana_port
         if self.db.engine != "external" and self.network.db_port is not None:
             ports["network.db_port"] = self.network.db_port
         return ports

@@ -142,6 +142,7 @@ def context(settings: Settings) -> dict[str, Any]:
         },
         "all_secrets": all_secret_names(settings),
         "monitoring": settings.monitoring,
+        "grafana_port": settings.network.grafana_port,
     }
 
 
@@ -164,12 +165,18 @@ def _yaml(data: Mapping[str, Any]) -> str:
     )
 
 
+KIT_PATTERNS = ("rules/*.yml", "grafana/provisioning/*/*.yml", "grafana/dashboards/*.json")
+
+
 def read_kit(monitoring_dir: Path = MONITORING_DIR) -> dict[str, str]:
-    """The alert and recording rule files of the monitoring kit, by file name (I/O at the edge)."""
-    rules = monitoring_dir / "rules"
-    if not rules.is_dir():
-        return {}
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(rules.glob("*.yml")) if p.is_file()}
+    """The monitoring kit files the stack mounts (rules, Grafana provisioning and dashboards), by path
+    relative to monitoring/ (I/O at the edge)."""
+    files = {}
+    for pattern in KIT_PATTERNS:
+        for path in sorted(monitoring_dir.glob(pattern)):
+            if path.is_file():
+                files[path.relative_to(monitoring_dir).as_posix()] = path.read_text(encoding="utf-8")
+    return files
 
 
 def render(
@@ -196,7 +203,7 @@ def render(
     if settings.exporter.enabled:
         files["exporter.yaml"] = _yaml(settings.exporter.model_dump(mode="json"))
     for name, text in sorted(kit.items()):
-        files[f"monitoring/rules/{name}"] = text
+        files[f"monitoring/{name}"] = text
     return files
 
 
@@ -210,6 +217,8 @@ def expected_services(settings: Settings) -> list[str]:
         services.append("exporter")
     if settings.monitoring.enabled:
         services.append("prometheus")
+        if settings.monitoring.grafana_image:
+            services.append("grafana")
     return services
 
 

@@ -14,7 +14,7 @@ from onprem.config import Settings, load_settings
 from onprem.render import core_nodes, expected_services, render
 
 GOLDEN = Path(__file__).parent / "golden"
-KIT = {"alerts.yml": "groups: []\n"}
+KIT = {"rules/alerts.yml": "groups: []\n", "grafana/dashboards/overview.json": "{}\n"}
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "single-mysql": {},
@@ -23,7 +23,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "db": {"engine": "external", "external": {"kind": "postgres", "host": "pg.internal", "port": 5432}}
     },
     "multiconnect-2": {"client": {"mode": "multiconnect", "shards": 2}},
-    "monitoring": {"monitoring": {"enabled": True}, "network": {"bind_address": "10.1.2.3"}},
+    "monitoring": {
+        "monitoring": {"enabled": True, "grafana_image": "grafana/grafana-oss:11.2.0"},
+        "network": {"bind_address": "10.1.2.3"},
+    },
     "real-images": {
         "client": {
             "image_registry": "registry.example.com/whatsapp",
