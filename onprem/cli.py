@@ -31,12 +31,25 @@ LAZY_COMMANDS = {
     "config": "Check the config file and print the effective settings (secrets redacted).",
 }
 
+# Day-one operations (issue 3), defined in onprem.ops.cli: name -> (attribute, help).
+OPS_COMMANDS = {
+    "register": ("register", "Register the business number (finish with `onprem verify CODE`)."),
+    "verify": ("verify", "Finish the registration with the code received by SMS or voice."),
+    "two-step": ("two_step", "Enable or disable two-step verification."),
+    "certs": ("certs", "Issue, check and upload TLS certificates; show their expiry."),
+    "webhooks": ("webhooks", "Point the client's callbacks at the relay."),
+    "backup": ("backup", "Back up settings, database and media into one encrypted archive."),
+    "restore": ("restore", "Verify a backup archive, then restore it."),
+    "send": ("send", "Send a text message (smoke test)."),
+    "users": ("users", "List, create and delete API users."),
+}
+
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported only when invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_GROUPS, *LAZY_COMMANDS])
+        return sorted([*super().list_commands(ctx), *LAZY_GROUPS, *LAZY_COMMANDS, *OPS_COMMANDS])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_GROUPS:
@@ -46,11 +59,15 @@ class LazyGroup(click.Group):
         if cmd_name in LAZY_COMMANDS:
             cmd: click.Command = getattr(importlib.import_module("onprem.commands"), cmd_name)
             return cmd
+        if cmd_name in OPS_COMMANDS:
+            op: click.Command = getattr(importlib.import_module("onprem.ops.cli"), OPS_COMMANDS[cmd_name][0])
+            return op
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help text comes from the tables above, so `--help` imports nothing heavy.
         rows = [(name, LAZY_COMMANDS[name]) for name in LAZY_COMMANDS]
+        rows += [(name, help_) for name, (_, help_) in OPS_COMMANDS.items()]
         rows += [(name, help_) for name, (_, help_) in LAZY_GROUPS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)

@@ -1,0 +1,18 @@
+"""The webhook relay sidecar: verify callbacks, store them durably, acknowledge, forward them downstream.
+
+Modules, in the order a request meets them:
+  settings     RelaySettings (the `relay:` section of onprem.yaml) and reading relay.yaml
+  secretfiles  reading the secrets the settings name by file path
+  server       aiohttp routes: /webhooks/onprem/<token>, /webhooks/cloud, /healthz, /metrics
+  verify       X-Hub-Signature(-256), verify token and path token checks (pure, constant-time)
+  payload      content type, gzip, JSON, shape and de-duplication key of a body (pure)
+  store        the Store interface and SQLite WAL group commit (one writer thread, one fsync per batch)
+  sqlite_ops   the schema and the SQL of every store operation
+  delivery     the dispatcher: fan-out to endpoints, workers, the poller of due retries
+  policy       backoff with jitter, Retry-After, 410, dead letters (pure)
+  signing      Standard Webhooks signatures (pure)
+  http1        the keep-alive HTTP/1.1 client deliveries use
+  metrics      the relay's own Prometheus registry
+  service      assembly and lifetime of a running relay
+  cli          `onprem relay serve | dlq list | replay`
+"""

@@ -1,0 +1,238 @@
+"""Typed, frozen settings of the webhook relay sidecar, and the reading of its config file.
+
+The lead nests `RelaySettings` under `relay:` in onprem.yaml and renders `model_dump(mode="json")` to
+/etc/onprem/relay.yaml, which `onprem relay serve --config` reads back with `load_settings`. Every field has
+a default, so an empty file is a working config for the bundled stack. Secrets are never values here: each
+`*_file` field names a file (a compose secret under /run/secrets) that the relay reads at start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from onprem.errors import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:8443"
+DEFAULT_DATA_DIR = "/var/lib/onprem-relay"
+SECRETS_DIR = "/run/secrets"
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+Seconds = Annotated[float, Field(gt=0, le=86400 * 30)]
+EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+def _secret_path(name: str) -> str:
+    # Compose mounts each secret as /run/secrets/<NAME>; the renderer derives NAME from the basename.
+    return f"{SECRETS_DIR}/{name}"
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """Split `HOST:PORT` (or `[V6]:PORT`) into host and port. Raises ValueError when malformed."""
+    match = _HOST_PORT.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not HOST:PORT (use [ADDR]:PORT for IPv6)")
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is outside 1-65535")
+    host = match["v6"] or match["host"]
+    if match["v6"]:
+        ipaddress.IPv6Address(host)  # raises ValueError
+    return host, port
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path (it is read inside the relay container)")
+    return value
+
+
+AbsPath = Annotated[str, AfterValidator(_absolute)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TlsSettings(_Model):
+    """Serve the ingress over TLS (the On-Prem client only calls HTTPS webhook URLs)."""
+
+    cert_file: AbsPath = _secret_path("RELAY_TLS_CERT")
+    """PEM certificate chain of the relay's server certificate."""
+    key_file: AbsPath = _secret_path("RELAY_TLS_KEY")
+    """PEM private key of that certificate."""
+
+
+class OnpremIngressSettings(_Model):
+    """On-Premises client callbacks: POST /webhooks/onprem/<token>; trust from TLS plus the secret path."""
+
+    enabled: bool = True
+    path_token_file: AbsPath = _secret_path("RELAY_PATH_TOKEN")
+    """File holding the secret path token (at least 16 characters)."""
+    validate_shape: bool = True
+    """Reject bodies that are not the documented flat contacts/messages/statuses/errors shape."""
+
+
+class CloudIngressSettings(_Model):
+    """Cloud API webhooks: GET /webhooks/cloud verification and POST signed with the app secret."""
+
+    enabled: bool = False
+    app_secret_file: AbsPath = _secret_path("RELAY_APP_SECRET")
+    """File holding the Meta app secret that keys X-Hub-Signature-256."""
+    verify_token_file: AbsPath = _secret_path("RELAY_VERIFY_TOKEN")
+    """File holding the token Meta echoes in hub.verify_token when subscribing."""
+    allow_legacy_sha1: bool = False
+    """Also accept the legacy SHA-1 X-Hub-Signature when X-Hub-Signature-256 is absent."""
+
+
+class LimitSettings(_Model):
+    """Bounds on what one request may cost the relay."""
+
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    """Largest body accepted, after gzip decoding too (larger: 413)."""
+    read_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Time allowed to receive a whole body (slower senders get 408)."""
+    keepalive_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 75.0
+    """Idle time before a connection is closed; also bounds a sender that never finishes its headers."""
+
+
+class StoreSettings(_Model):
+    """Where acknowledged events live until every endpoint has them."""
+
+    backend: Literal["sqlite"] = "sqlite"
+    data_dir: AbsPath = DEFAULT_DATA_DIR
+    """Directory of the SQLite database (a volume: it must survive restarts)."""
+    max_batch: Annotated[int, Field(ge=1, le=100_000)] = 2048
+    """Most operations grouped into one commit."""
+    dedup_window_seconds: Annotated[float, Field(ge=0, le=86400 * 30)] = 86400.0
+    """A body whose message/status ids were all seen within this window is acknowledged, not stored again."""
+    retention_seconds: Seconds = 7 * 86400.0
+    """Delivered events older than this are purged."""
+    purge_interval_seconds: Seconds = 300.0
+
+
+class EndpointSettings(_Model):
+    """One downstream receiver; every event goes to every enabled endpoint (fan-out)."""
+
+    name: EndpointName
+    url: str
+    secret_file: AbsPath | None = None
+    """File holding Standard Webhooks secrets (`whsec_<base64>`, several space-separated while rotating);
+    null sends the event unsigned."""
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 64
+    """Concurrent requests to this endpoint."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials")
+        _ = parts.port  # raises ValueError on a bad port
+        return value
+
+
+class DeliverySettings(_Model):
+    """Retry policy shared by every endpoint."""
+
+    endpoints: list[EndpointSettings] = Field(default_factory=list)
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 15
+    """Attempts before an event is dead-lettered for an endpoint."""
+    max_age_seconds: Seconds = 3 * 86400.0
+    """An event older than this is dead-lettered instead of retried."""
+    backoff_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    backoff_max_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    retry_after_max_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    """Cap on a downstream's Retry-After."""
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often the store is checked for due retries when nothing new arrives."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> DeliverySettings:
+        names = [endpoint.name for endpoint in self.endpoints]
+        if len(names) != len(set(names)):
+            raise ValueError("endpoint names must be unique")
+        if self.backoff_base_seconds > self.backoff_max_seconds:
+            raise ValueError("backoff_base_seconds must not exceed backoff_max_seconds")
+        return self
+
+
+class RelaySettings(_Model):
+    """Everything `onprem relay serve` needs; defaults fit the bundled compose stack."""
+
+    enabled: bool = True
+    """Run the relay service in the stack (read by the renderer; `serve` ignores it)."""
+    listen: str = DEFAULT_LISTEN
+    """HOST:PORT of the ingress, /healthz and /metrics (overridden by `serve --listen`)."""
+    tls: TlsSettings | None = None
+    """Serve HTTPS with these files; null serves plain HTTP."""
+    onprem: OnpremIngressSettings = OnpremIngressSettings()
+    cloud: CloudIngressSettings = CloudIngressSettings()
+    limits: LimitSettings = LimitSettings()
+    store: StoreSettings = StoreSettings()
+    delivery: DeliverySettings = DeliverySettings()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value.strip()
+
+    def secret_files(self) -> list[str]:
+        """Every secret file the relay will read with these settings (TLS files included)."""
+        files: list[str] = []
+        if self.onprem.enabled:
+            files.append(self.onprem.path_token_file)
+        if self.cloud.enabled:
+            files += [self.cloud.app_secret_file, self.cloud.verify_token_file]
+        if self.tls is not None:
+            files += [self.tls.cert_file, self.tls.key_file]
+        files += [e.secret_file for e in self.delivery.endpoints if e.secret_file is not None]
+        return files
+
+
+def parse_settings(data: Any, *, origin: str = "<relay config>") -> RelaySettings:
+    """Validate a plain mapping (None means empty). Raises ConfigError naming each bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: must be a mapping of relay settings, not {type(data).__name__}")
+    try:
+        return RelaySettings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
+            problems.append(f"{origin}: relay.{field}: {message.removeprefix('Value error, ')}")
+        raise ConfigError(problems) from None
+
+
+def load_settings(path: Path) -> RelaySettings:
+    """Read and validate the YAML config file at `path`. Raises ConfigError if unreadable or invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the relay config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_settings(data, origin=str(path))
