@@ -38,7 +38,7 @@ def _load(config_path: str | None, overrides: tuple[str, ...]) -> Any:
     return load_settings(path, environ=os.environ, overrides=list(overrides), cwd=cwd)
 
 
-def _engine(loaded: Any) -> Any:
+def engine_for(loaded: Any) -> Any:
     """The engine of the deployment's one host: local, or over SSH. Raises ConfigError for several."""
     from onprem.errors import ConfigError
 
@@ -72,7 +72,7 @@ def _deployer(loaded: Any) -> Any:
 
     return Deployer(
         loaded,
-        engine=_engine(loaded),
+        engine=engine_for(loaded),
         api_factory=api_factory,
         environ=os.environ,
         progress=lambda line: click.echo(line, err=True),
@@ -116,6 +116,7 @@ def deploy(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
         api_error=None,
     )
     document["changed"] = result.changed
+    document["notes"] = result.notes
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=True))
         return

@@ -176,6 +176,19 @@ class Store:
         """
 
         def work(cur: Cursor) -> None:
+            serialise = self._dialect.engine == "PGSQL"
+            if serialise:
+                # Concurrent CREATE TABLE IF NOT EXISTS collides in PostgreSQL's catalog (pg_type):
+                # serialise schema creation across processes (the connection is in autocommit mode,
+                # so a session lock, released below).
+                cur.execute("SELECT pg_advisory_lock(7341007)")
+            try:
+                create(cur)
+            finally:
+                if serialise:
+                    cur.execute("SELECT pg_advisory_unlock(7341007)")
+
+        def create(cur: Cursor) -> None:
             for statement in _SCHEMA:
                 cur.execute(statement)
             cur.execute(
@@ -193,7 +206,7 @@ class Store:
                 self._run(work)
                 return
             except StoreError:
-                # Concurrent CREATE TABLE IF NOT EXISTS can collide in PostgreSQL's catalog.
+                # A creation race elsewhere (another engine's catalog) is retried.
                 if attempt == 2:
                     raise
 

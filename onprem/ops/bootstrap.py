@@ -55,8 +55,8 @@ def check_relay_tls(loaded: LoadedConfig, who: str) -> None:
     if not relay.enabled or relay.tls is None:
         raise ConfigError(
             f"{loaded.where('relay')}: {who} needs the relay to serve HTTPS (the client only calls "
-            "https:// webhooks): set `relay: {enabled: true, tls: {}}`, add `secrets: {extra: "
-            "{RELAY_TLS_CERT: {}, RELAY_TLS_KEY: {}}}`, run `onprem certs issue`, then `onprem deploy`"
+            "https:// webhooks): set `relay: {enabled: true, tls: {}}` and `bootstrap: {certs: true}` "
+            "(or run `onprem certs issue`), then `onprem deploy`"
         )
 
 

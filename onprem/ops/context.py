@@ -57,9 +57,9 @@ class OpsContext:
     def engine(self) -> ExecEngine:
         if self._engine is None:
             if self.engine_factory is None:
-                from onprem.commands import _engine
+                from onprem.commands import engine_for
 
-                engine: ExecEngine = _engine(self.loaded)
+                engine: ExecEngine = engine_for(self.loaded)
                 self._engine = engine
             else:
                 self._engine = self.engine_factory(self.loaded)

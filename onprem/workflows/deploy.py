@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -103,14 +104,23 @@ class Deployer:
         Raises ConfigError / SecretError / StateError.
         """
         values = self.secrets.resolve(self.loaded)
+        for name in all_secret_names(self.loaded.settings):
+            # Files written by `onprem certs issue` (RELAY_TLS_CERT, RELAY_TLS_KEY) are stored secrets too.
+            stored = None if name in values else self.secrets.read(name)
+            if stored is not None:
+                values[name] = stored
         unknown = [name for name in all_secret_names(self.loaded.settings) if name not in values]
         if unknown:
+            hint = " (run `onprem certs issue`)" if any(n.startswith("RELAY_TLS_") for n in unknown) else ""
             raise ConfigError(
-                f"{self.loaded.where()}: sidecar settings name secret files onprem does not manage: "
-                f"{', '.join('/run/secrets/' + n for n in unknown)}; managed: {', '.join(sorted(values))}"
+                f"{self.loaded.where()}: the relay or exporter settings read secret files onprem lacks: "
+                f"{', '.join('/run/secrets/' + n for n in unknown)}{hint}; "
+                "name them under secrets.extra to generate or source them"
             )
         files = render(self.loaded.settings, kit=read_kit())
-        return files, values, digest(file_hashes(files), _secrets_digest(values))
+        # The bootstrap steps render nothing, but a change to them is a change to deploy.
+        extra = {**_secrets_digest(values), "bootstrap": self.loaded.settings.bootstrap.model_dump_json()}
+        return files, values, digest(file_hashes(files), extra)
 
     def render_only(self) -> BundleDiff:
         """Write the bundle without touching the engine (`onprem render`)."""
@@ -134,6 +144,10 @@ class Deployer:
 
     def _pin_ca(self) -> None:
         pem = self.engine.read_file(self.project, "waweb", CA_PATH_IN_WEB)
+        # After `certs upload` the web endpoint serves the operator's chain: keep trusting its root.
+        trusted = self.state.root / "certs" / "trusted.pem"
+        if trusted.is_file():
+            pem = pem.rstrip(b"\n") + b"\n" + trusted.read_bytes()
         if not self.state.ca_file.is_file() or self.state.ca_file.read_bytes() != pem:
             self.state.root.mkdir(parents=True, exist_ok=True)
             self.state.ca_file.write_bytes(pem)
@@ -153,6 +167,12 @@ class Deployer:
 
     def run(self) -> DeployResult:
         """Deploy. Raises ConfigError, SecretError, StateError, EngineError, GateError or ApiError."""
+        from onprem.ops import bootstrap  # the `bootstrap:` steps (issue 3)
+
+        bootstrap.check(self.loaded)
+        if self.loaded.settings.bootstrap.certs:
+            # Before the secrets are read: a first deploy starts the relay with its certificate.
+            bootstrap.issue_certs(self.loaded, self.secrets, now=datetime.now(UTC))
         files, values, new_digest = self.prepare()
         self.engine.check()
         with self.reach_api():
@@ -190,7 +210,7 @@ class Deployer:
         )
         api = self._api(values)
         admin = ensure_admin_password(api, values["WA_ADMIN_PASSWORD"])
-        from onprem.ops.bootstrap import run_bootstrap  # the `bootstrap:` steps (issue 3)
+        from onprem.ops.bootstrap import run_bootstrap
 
         notes = run_bootstrap(
             self.loaded, api=api, engine=self.engine, secrets=self.secrets, progress=self.progress
