@@ -28,6 +28,9 @@ MONITORING_DIR = Path(
 )
 ONPREM_IMAGE = f"onprem/onprem:{__version__}"
 RELAY_CONTAINER_PORT = 8443
+# The internal CA `onprem certs issue` writes (state dir), mounted into Prometheus to verify a TLS relay.
+RELAY_CA_FILE = "../certs/root.pem"
+RELAY_CA_IN_PROMETHEUS = "/etc/prometheus/relay-ca.pem"
 COMPOSE_FILE = "compose.yaml"
 
 
@@ -132,6 +135,9 @@ def context(settings: Settings) -> dict[str, Any]:
         "onprem_image": ONPREM_IMAGE,
         "relay": {
             "enabled": settings.relay.enabled,
+            "tls": settings.relay.tls is not None,
+            "ca_file": RELAY_CA_FILE,
+            "ca_in_prometheus": RELAY_CA_IN_PROMETHEUS,
             "container_port": RELAY_CONTAINER_PORT,
             "health_url": f"{'https' if settings.relay.tls else 'http'}://127.0.0.1:{RELAY_CONTAINER_PORT}/healthz",
             "secrets": relay_secret_names(settings),
@@ -194,7 +200,9 @@ def render(
         "secret-env.sh": env.get_template("secret-env.sh.j2").render(ctx),
         "monitoring/prometheus.yml": env.get_template("prometheus.yml.j2").render(
             exporter_target="exporter:9108",
-            relay_target=f"relay:{RELAY_CONTAINER_PORT}",
+            relay_target=f"relay:{RELAY_CONTAINER_PORT}" if settings.relay.enabled else "",
+            relay_scheme="https" if settings.relay.tls else "http",
+            relay_ca_file=RELAY_CA_IN_PROMETHEUS,
             scrape_interval=settings.monitoring.scrape_interval,
         ),
     }

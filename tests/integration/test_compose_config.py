@@ -22,6 +22,8 @@ def test_docker_compose_accepts_the_rendered_bundle(
     (tmp_path / "secrets").mkdir()
     for name in all_secret_names(settings):
         (tmp_path / "secrets" / name).write_text("placeholder")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "root.pem").write_text("placeholder")  # what `onprem certs issue` writes
     done = subprocess.run(
         ["docker", "compose", "--project-directory", str(tmp_path / "bundle"), "config", "-q"],
         capture_output=True,

@@ -27,6 +27,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "monitoring": {"enabled": True, "grafana_image": "grafana/grafana-oss:11.2.0"},
         "network": {"bind_address": "10.1.2.3"},
     },
+    "relay-tls": {"relay": {"tls": {}}, "monitoring": {"enabled": True}},
     "real-images": {
         "client": {
             "image_registry": "registry.example.com/whatsapp",
