@@ -4,12 +4,13 @@ The JSON shape is the client's: `{<name>: {"type": "gauge|counter", "help": str,
 {...}, "value": n}]}}`. App stats come from the counters core and web keep per node in the database
 plus queue gauges counted at read time; a single instance reports them summed, multiconnect keyed by
 node (`<hostname>:<container-id>`). Web metrics are this web process's own, kept in memory.
-Everything here is pure except `WebMetrics`, which only accumulates numbers.
+Everything here is pure except `WebMetrics` and `DbRequestStats`, which only accumulate numbers.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,6 +109,38 @@ def db_stats(message_counts: dict[tuple[str, str], int], contacts: int) -> dict[
         "db_message_receipts": entry("gauge", "Delivery and read receipts stored.", [({}, receipts)]),
         "db_contacts": entry("gauge", "Contacts known, by type.", [({"type": "whatsapp_user"}, contacts)]),
     }
+
+
+DB_REQUEST_HELP = {
+    "db_request_duration_us_count": "Database requests that succeeded (this process).",
+    "db_request_duration_us_sum": "Total time of successful database requests (us).",
+    "db_request_error_duration_us_count": "Database requests that failed (this process).",
+    "db_request_error_duration_us_sum": "Total time of failed database requests (us).",
+}
+
+
+class DbRequestStats:
+    """This process's database requests (one store operation each), counted in memory, so they can be
+    reported while the database is down: the client-side signal of the DatabaseDown alert. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals = dict.fromkeys(DB_REQUEST_HELP, 0.0)
+
+    def record(self, *, ok: bool, duration_us: float) -> None:
+        prefix = "db_request_duration_us" if ok else "db_request_error_duration_us"
+        with self._lock:
+            self._totals[f"{prefix}_count"] += 1
+            self._totals[f"{prefix}_sum"] += duration_us
+
+    def document(self) -> dict[str, Entry]:
+        """The four counters in the `/v1/stats/app` metric shape (ONPREM_API 2.10)."""
+        with self._lock:
+            totals = dict(self._totals)
+        return {
+            name: entry("counter", help_, [({}, round(totals[name], 3))])
+            for name, help_ in DB_REQUEST_HELP.items()
+        }
 
 
 @dataclass

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from onprem.emulator.dbconnect import Connection, Cursor, Dialect
+from onprem.emulator.stats import DbRequestStats
 from onprem.errors import StateError
 
 T = TypeVar("T")
@@ -99,13 +101,17 @@ class Registration:
 
 
 class Store:
-    """Typed operations on the emulator's tables. Thread-safe; every method may raise StoreError."""
+    """Typed operations on the emulator's tables. Thread-safe; every method may raise StoreError.
+
+    `db_requests` counts every operation (one `execute`) as succeeded or failed, with its duration.
+    """
 
     def __init__(self, connect: Callable[[], Connection], dialect: Dialect) -> None:
         self._connect = connect
         self._dialect = dialect
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self.db_requests = DbRequestStats()
 
     @property
     def engine(self) -> str:
@@ -120,6 +126,16 @@ class Store:
                     conn.close()
 
     def _run(self, work: Callable[[Cursor], T]) -> T:
+        started = time.perf_counter()
+        try:
+            result = self._attempt(work)
+        except StoreError:
+            self.db_requests.record(ok=False, duration_us=(time.perf_counter() - started) * 1e6)
+            raise
+        self.db_requests.record(ok=True, duration_us=(time.perf_counter() - started) * 1e6)
+        return result
+
+    def _attempt(self, work: Callable[[Cursor], T]) -> T:
         with self._lock:
             for attempt in (1, 2):
                 try:

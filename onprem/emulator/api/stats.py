@@ -1,6 +1,8 @@
 """`GET /v1/stats/app`, `/v1/stats/db` and `/v1/metrics`, JSON or `?format=prometheus`.
 
 Authorised by `Authorization: Apikey <WA_API_KEY>` or a bearer token, like `/v1/health`.
+`/v1/stats/app` also reports the web process's own database requests (`db_request_*`, kept in memory);
+while the database is down it answers with those alone (200), as the real client's in-memory stats do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from onprem.emulator.envelope import INVALID_PARAMETER, ApiFailure
 from onprem.emulator.health import FORGET_AFTER
 from onprem.emulator.msgstore import MessagingStore
 from onprem.emulator.stats import WebMetrics, app_stats, db_stats, prometheus_text
+from onprem.emulator.store import StoreError
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEB_METRICS: web.AppKey[WebMetrics] = web.AppKey("onprem_emulator_web_metrics", WebMetrics)
@@ -35,6 +38,14 @@ def _app(ctx: EmulatorContext) -> dict[str, Any]:
     return app_stats(
         messaging.counters(), messaging.queue_gauges(), nodes=nodes, multiconnect=ctx.settings.multiconnect
     )
+
+
+def _with_db_requests(ctx: EmulatorContext, app: dict[str, Any]) -> dict[str, Any]:
+    """`app` plus this web process's database requests (under its node name in multiconnect)."""
+    requests = ctx.store.db_requests.document()
+    if ctx.settings.multiconnect:
+        return {**app, ctx.settings.node_name: {**app.get(ctx.settings.node_name, {}), **requests}}
+    return {**app, **requests}
 
 
 def _db(ctx: EmulatorContext) -> dict[str, Any]:
@@ -57,7 +68,11 @@ async def stats_app(request: web.Request) -> web.Response:
     await require_bearer_or_apikey(request)
     ctx = context_of(request)
     _format(request)
-    return _respond(request, "app", await ctx.db(_app, ctx), per_node=ctx.settings.multiconnect)
+    try:
+        app = await ctx.db(_app, ctx)
+    except StoreError:
+        app = {}  # the database is down: what is known without it (and counts this failure too)
+    return _respond(request, "app", _with_db_requests(ctx, app), per_node=ctx.settings.multiconnect)
 
 
 async def stats_db(request: web.Request) -> web.Response:

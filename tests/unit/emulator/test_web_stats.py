@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from onprem.emulator.appsettings import apply_patch
+from onprem.emulator.context import WebSettings
+from onprem.emulator.dbconnect import Dialect
 from onprem.emulator.dispatch import Dispatcher
 from onprem.emulator.msgstore import MessagingStore
 from onprem.emulator.stats import app_stats, prometheus_text
 from onprem.emulator.store import Store
 from onprem.emulator.testing import FakeClock, core_heartbeat
-from tests.unit.emulator.conftest import API_KEY, call, register_number, rotate
+from onprem.emulator.web import create_app
+from tests.unit.emulator.conftest import API_KEY, call, register_number, rotate, serve
 
 Client = TestClient[Any, Any]
 APIKEY = {"Authorization": f"Apikey {API_KEY}"}
@@ -121,3 +125,41 @@ def test_the_dispatcher_counts_success_durations(store: Store, clock: FakeClock)
     stats = app_stats(MessagingStore(store).counters(), MessagingStore(store).queue_gauges())
     assert values(stats, "callback_requests_duration_ms_count") == {"[]": 1}
     assert values(stats, "out_message_sent_duration_ms_count") == {"[]": 1}
+
+
+def test_stats_app_counts_the_web_process_database_requests(run: Any, store: Store) -> None:
+    async def scenario(client: Client) -> list[Any]:
+        await rotate(client)
+        app = (await (await client.get("/v1/stats/app", headers=APIKEY)).json())["stats"]["app"]
+        text = await (await client.get("/v1/stats/app?format=prometheus", headers=APIKEY)).text()
+        return [app, text]
+
+    app, text = run(scenario)
+    assert values(app, "db_request_duration_us_count")["[]"] >= 2  # the login's store calls at least
+    assert values(app, "db_request_duration_us_sum")["[]"] > 0
+    assert values(app, "db_request_error_duration_us_count") == {"[]": 0}
+    assert app["db_request_error_duration_us_sum"]["type"] == "counter"
+    assert "# TYPE db_request_error_duration_us_count counter" in text
+    assert "db_request_error_duration_us_sum 0" in text
+
+
+def test_with_the_database_down_stats_app_still_answers_with_failing_db_requests(tmp_path: Path) -> None:
+    def down() -> Any:
+        raise ConnectionRefusedError("db down")
+
+    for multiconnect in (False, True):
+        settings = WebSettings(certs_dir=tmp_path, api_key=API_KEY, multiconnect=multiconnect)
+        app = create_app(Store(down, Dialect("SQLITE")), settings)
+
+        async def scenario(client: Client) -> tuple[int, Any]:
+            await client.get("/v1/health", headers=APIKEY)  # 503, and one more failed request
+            response = await client.get("/v1/stats/app", headers=APIKEY)
+            return response.status, await response.json()
+
+        status, body = serve(app, scenario)
+        assert status == 200
+        stats = body["stats"]["app"]
+        metrics = stats["waweb"] if multiconnect else stats
+        assert values(metrics, "db_request_error_duration_us_count") == {"[]": 2}
+        assert values(metrics, "db_request_duration_us_count") == {"[]": 0}
+        assert values(metrics, "db_request_error_duration_us_sum")["[]"] > 0
