@@ -19,6 +19,8 @@ from onprem.relay.sqlite_ops import Delivery, NewEvent, Outcome
 class NothingStore:
     """Acks at once; stores nothing."""
 
+    leases_on_append = True
+
     def __init__(self) -> None:
         self._seq = itertools.count(1)
 

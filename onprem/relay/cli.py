@@ -6,19 +6,24 @@ subclasses; onprem/cli.py turns them into exit codes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from onprem.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
+    from onprem.relay.redis_store import RedisStore
     from onprem.relay.settings import RelaySettings
+
+T = TypeVar("T")
 
 
 def _settings(config: Path | None) -> RelaySettings:
@@ -63,6 +68,27 @@ def _connect(config: Path | None) -> sqlite3.Connection:
         raise StateError(f"relay: cannot open the store in {data_dir} ({exc})") from None
 
 
+def _redis_call(settings: RelaySettings, work: Callable[[RedisStore], Awaitable[T]]) -> T:
+    """Run `work` against the Redis store the settings name. Raises StateError when Redis is unusable."""
+    from onprem.relay.redis_store import RedisStore
+    from onprem.relay.store import StoreError
+
+    async def _go() -> T:
+        store = RedisStore(
+            settings.store.redis, [e.name for e in settings.delivery.endpoints], clock=time.time
+        )
+        try:
+            await store.open()
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(_go())
+    except StoreError as exc:
+        raise StateError(f"relay: {exc}") from None
+
+
 @relay.group()
 def dlq() -> None:
     """Dead-lettered deliveries."""
@@ -79,11 +105,15 @@ def dlq_list(config: Path | None, endpoint: str | None, limit: int, as_json: boo
     """List dead-lettered deliveries, oldest first (bodies are not shown)."""
     from onprem.relay import sqlite_ops
 
-    conn = _connect(config)
-    try:
-        rows = sqlite_ops.list_dead(conn, endpoint, limit)
-    finally:
-        conn.close()
+    settings = _settings(config)
+    if settings.store.backend == "redis":
+        rows = _redis_call(settings, lambda store: store.list_dead(endpoint, limit))
+    else:
+        conn = _connect(config)
+        try:
+            rows = sqlite_ops.list_dead(conn, endpoint, limit)
+        finally:
+            conn.close()
     for row in rows:
         if as_json:
             click.echo(json.dumps(row.__dict__))
@@ -112,6 +142,11 @@ def replay(config: Path | None, endpoint: str | None, event_ids: tuple[str, ...]
 
     if not (replay_all or endpoint or event_ids):
         raise ConfigError("relay replay: name --endpoint, --id or --all")
+    settings = _settings(config)
+    if settings.store.backend == "redis":
+        count = _redis_call(settings, lambda store: store.replay(endpoint, list(event_ids)))
+        click.echo(f"requeued {count} deliveries")
+        return
     conn = _connect(config)
     try:
         conn.execute("BEGIN IMMEDIATE")

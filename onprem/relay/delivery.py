@@ -107,6 +107,10 @@ class Dispatcher:
             if name not in self._disabled:
                 self._enqueue(q, Delivery(seq, event_id, name, 0, received_at, source, body))
 
+    def wake(self) -> None:
+        """Poll the store now rather than at the next interval (an event was stored unleased)."""
+        self._wake.set()
+
     def _enqueue(self, q: asyncio.Queue[Delivery], delivery: Delivery) -> None:
         key = (delivery.seq, delivery.endpoint)
         if key not in self._held:

@@ -187,7 +187,7 @@ class RelayApp:
             return self._reject(rejection)
         self._verified[source].inc()
         # Ask before storing: a delivery the dispatcher can't hold now is stored unleased, for the poller.
-        leased = self._dispatcher is not None and self._dispatcher.has_room()
+        leased = self._store.leases_on_append and self._dispatcher is not None and self._dispatcher.has_room()
         event = NewEvent(self._event_id(), source, self._clock(), body, key, leased)
         try:
             seq = await self._store.append(event)
@@ -200,6 +200,8 @@ class RelayApp:
             self._stored[source].inc()
             if leased and self._dispatcher is not None:
                 self._dispatcher.offer(seq, event.event_id, event.received_at, source, body)
+            elif self._dispatcher is not None:
+                self._dispatcher.wake()
         self._metrics.ack_latency.observe(time.perf_counter() - started)
         return web.Response(body=ACK_BODY, headers=ACK_HEADERS)
 

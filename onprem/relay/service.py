@@ -68,6 +68,41 @@ def retry_policy(settings: RelaySettings) -> RetryPolicy:
     )
 
 
+def lease_seconds(settings: RelaySettings) -> float:
+    """How long a handed-out delivery is withheld from other workers: the setting, else max(60 s, twice
+    the longest endpoint timeout)."""
+    if settings.store.lease_seconds is not None:
+        return settings.store.lease_seconds
+    return max(60.0, 2 * max((e.timeout_seconds for e in settings.delivery.endpoints), default=0.0))
+
+
+def default_store(settings: RelaySettings, seams: Seams, metrics: RelayMetrics) -> Store:
+    """The store the settings name: SQLite in data_dir (embedded), or Redis Streams (several replicas)."""
+    s = settings.store
+    names = [e.name for e in settings.delivery.endpoints]
+    if s.backend == "redis":
+        from onprem.relay.redis_store import RedisStore  # only relays using Redis import its client
+
+        return RedisStore(
+            s.redis,
+            names,
+            clock=seams.clock,
+            lease_seconds=lease_seconds(settings),
+            dedup_window_seconds=s.dedup_window_seconds,
+            retention_seconds=s.retention_seconds,
+        )
+    return SqliteStore(
+        Path(s.data_dir),
+        names,
+        clock=seams.clock,
+        max_batch=s.max_batch,
+        lease_seconds=lease_seconds(settings),
+        dedup_window_seconds=s.dedup_window_seconds,
+        retention_seconds=s.retention_seconds,
+        on_batch=metrics.commit_batch.observe,
+    )
+
+
 class Relay:
     """One relay process's parts, started and stopped together."""
 
@@ -81,25 +116,13 @@ class Relay:
         self.settings = settings
         self.metrics = RelayMetrics()
         self._seams = seams
-        endpoints = settings.delivery.endpoints
         self.store: Store = (
-            store(self.metrics)
-            if store is not None
-            else SqliteStore(
-                Path(settings.store.data_dir),
-                [e.name for e in endpoints],
-                clock=seams.clock,
-                max_batch=settings.store.max_batch,
-                lease_seconds=max(60.0, 2 * max((e.timeout_seconds for e in endpoints), default=0.0)),
-                dedup_window_seconds=settings.store.dedup_window_seconds,
-                retention_seconds=settings.store.retention_seconds,
-                on_batch=self.metrics.commit_batch.observe,
-            )
+            store(self.metrics) if store is not None else default_store(settings, seams, self.metrics)
         )
         self.dispatcher = Dispatcher(
             self.store,
             seams.transport,
-            endpoints,
+            settings.delivery.endpoints,
             secrets.endpoint_keys,
             retry_policy(settings),
             self.metrics,

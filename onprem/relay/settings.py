@@ -110,12 +110,46 @@ class LimitSettings(_Model):
     """Idle time before a connection is closed; also bounds a sender that never finishes its headers."""
 
 
+class RedisSettings(_Model):
+    """The scale-out store: one Redis shared by every relay replica (read when `store.backend: redis`).
+
+    Run Redis with `appendonly yes` and `appendfsync always` so that what it acknowledged survives a crash.
+    """
+
+    url: str = "redis://127.0.0.1:6379/0"
+    """`redis://` or `rediss://` (TLS) URL, without credentials."""
+    password_file: AbsPath | None = None
+    """File holding the Redis password (AUTH); null when Redis has none."""
+    username: str | None = None
+    """ACL user name (with password_file)."""
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "onprem-relay"
+    """Prefix of every key; relays sharing a prefix share events and deliveries."""
+    consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] | None = None
+    """This replica's consumer name in the streams' groups; null: `<hostname>-<pid>`."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must be a redis:// or rediss:// URL")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials (use password_file)")
+        _ = parts.port  # raises ValueError on a bad port
+        return value
+
+
 class StoreSettings(_Model):
     """Where acknowledged events live until every endpoint has them."""
 
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    """`sqlite`: embedded, one relay process per data_dir. `redis`: Redis Streams, several replicas."""
     data_dir: AbsPath = DEFAULT_DATA_DIR
     """Directory of the SQLite database (a volume: it must survive restarts)."""
+    redis: RedisSettings = RedisSettings()
+    lease_seconds: Annotated[float, Field(ge=1, le=86400)] | None = None
+    """How long a delivery handed to a worker is withheld from others (a killed replica's deliveries are
+    taken over after it); null: max(60 s, twice the longest endpoint timeout)."""
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 2048
     """Most operations grouped into one commit."""
     dedup_window_seconds: Annotated[float, Field(ge=0, le=86400 * 30)] = 86400.0
@@ -195,6 +229,17 @@ class RelaySettings(_Model):
         split_listen(value)
         return value.strip()
 
+    @model_validator(mode="after")
+    def _lease(self) -> RelaySettings:
+        lease = self.store.lease_seconds
+        slowest = max((e.timeout_seconds for e in self.delivery.endpoints), default=0.0)
+        if lease is not None and lease <= slowest:
+            raise ValueError(
+                f"store.lease_seconds ({lease:g}) must exceed the longest endpoint timeout ({slowest:g} s),"
+                " or a delivery still in flight would be handed to another worker"
+            )
+        return self
+
     def secret_files(self) -> list[str]:
         """Every secret file the relay will read with these settings (TLS files included)."""
         files: list[str] = []
@@ -205,6 +250,8 @@ class RelaySettings(_Model):
         if self.tls is not None:
             files += [self.tls.cert_file, self.tls.key_file]
         files += [e.secret_file for e in self.delivery.endpoints if e.secret_file is not None]
+        if self.store.backend == "redis" and self.store.redis.password_file is not None:
+            files.append(self.store.redis.password_file)
         return files
 
 

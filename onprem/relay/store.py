@@ -39,6 +39,10 @@ class StoreError(Exception):
 class Store(Protocol):
     """What the server and the dispatcher need from a durable store."""
 
+    leases_on_append: bool
+    """Whether an append can lease the event to this process's dispatcher, which then delivers it from
+    memory (the fast path); otherwise the dispatcher finds it by polling."""
+
     @property
     def disabled(self) -> frozenset[str]: ...
     async def open(self) -> None: ...
@@ -213,6 +217,8 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
 
 class SqliteStore:
     """The embedded default store: SQLite in WAL mode behind a group-committing writer thread."""
+
+    leases_on_append = True
 
     def __init__(
         self,

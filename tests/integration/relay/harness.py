@@ -111,9 +111,16 @@ class Sink:
 class RelayProcess:
     """`onprem relay serve` as a child process, with its config and secrets in a directory."""
 
-    def __init__(self, workdir: Path, sink_url: str, delivery: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        sink_url: str,
+        delivery: dict[str, Any] | None = None,
+        store: dict[str, Any] | None = None,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         token = workdir / "token"
         token.write_text(PATH_TOKEN)
         secret = workdir / "sink_secret"
@@ -123,7 +130,7 @@ class RelayProcess:
         config = {
             "listen": f"127.0.0.1:{self.port}",
             "onprem": {"path_token_file": str(token)},
-            "store": {"data_dir": str(workdir / "data")},
+            "store": store or {"data_dir": str(workdir / "data")},
             "delivery": {
                 "endpoints": [
                     {"name": "sink", "url": sink_url, "secret_file": str(secret), "timeout_seconds": 5}

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.integration.relay.harness import Load, RelayProcess, Sink, message_body
+from tests.integration.relay.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +110,55 @@ def test_a_downstream_outage_of_a_minute_ends_with_everything_delivered(tmp_path
     assert len(owed) > 500
     assert not missing, f"{len(missing)} ids never arrived after the outage"
     assert "relay_queued_deliveries 0.0" in metrics
+
+
+def test_two_replicas_on_redis_deliver_every_acked_id_when_one_is_killed(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    sink = Sink()
+    sink.start()
+    store = {
+        "backend": "redis",
+        "lease_seconds": 6,  # a killed replica's deliveries are taken over 6 s after it took them
+        "redis": {"url": redis_server.url, "password_file": str(redis_server.password_file)},
+    }
+    survivor = RelayProcess(tmp_path / "survivor", sink.url, store=store)
+    victim = RelayProcess(tmp_path / "victim", sink.url, store=store)
+    loads = [Load(survivor.ingress, concurrency=16), Load(victim.ingress, concurrency=16)]
+
+    async def scenario() -> set[str]:
+        survivor.start()
+        victim.start()
+        for cycle in range(6):
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(load.run(stop, f"{name}{cycle}"))
+                for name, load in zip("sv", loads, strict=True)
+            ]
+            await asyncio.sleep(1.5)
+            victim.kill()  # mid-load, holding leased deliveries; restarted 5 times, the 6th kill is for good
+            if cycle < 5:
+                await asyncio.sleep(0.2)
+                victim.start()
+            stop.set()
+            await asyncio.gather(*tasks)
+        acked = loads[0].acked | loads[1].acked
+        return await wait_until_delivered(sink, acked, timeout=90)
+
+    try:
+        missing = asyncio.run(scenario())
+    finally:
+        survivor.stop()
+        victim.stop()
+        sink.stop()
+    acked = loads[0].acked | loads[1].acked
+    duplicates = sum(count - 1 for count in sink.received.values() if count > 1)
+    print(
+        f"\nrelay on redis, 2 replicas: acked={len(acked)} (via victim {len(loads[1].acked)}) "
+        f"delivered_unique={len(set(sink.received) & acked)} duplicates={duplicates} "
+        f"bad_signatures={sink.bad_signatures}"
+    )
+    assert len(loads[0].acked) > 500
+    assert len(loads[1].acked) > 500, "the killed replica acknowledged events too"
+    assert not missing, f"{len(missing)} acknowledged ids never arrived, e.g. {sorted(missing)[:5]}"
+    assert sink.bad_signatures == 0

@@ -89,3 +89,27 @@ def test_load_settings_reads_yaml_and_an_empty_file_is_the_defaults(tmp_path: Pa
         load_settings(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ({"backend": "redis", "redis": {"url": "redis://user:pw@127.0.0.1:6379/0"}}, "use password_file"),
+        ({"backend": "redis", "redis": {"url": "http://127.0.0.1:6379"}}, "redis:// or rediss://"),
+        ({"backend": "redis", "redis": {"password_file": "secret"}}, "absolute path"),
+        ({"backend": "memcached"}, "relay.store.backend"),
+        ({"lease_seconds": 5}, "must exceed the longest endpoint timeout"),
+    ],
+)
+def test_bad_store_settings_name_the_field_and_the_fix(store: dict[str, object], message: str) -> None:
+    endpoints = [{"name": "crm", "url": "https://crm.internal/hook", "timeout_seconds": 10}]
+    with pytest.raises(ConfigError, match=message):
+        parse_settings({"store": store, "delivery": {"endpoints": endpoints}})
+
+
+def test_the_redis_password_file_is_a_secret_the_relay_reads() -> None:
+    settings = parse_settings(
+        {"store": {"backend": "redis", "redis": {"password_file": "/run/secrets/RELAY_REDIS_PASSWORD"}}}
+    )
+    assert "/run/secrets/RELAY_REDIS_PASSWORD" in settings.secret_files()
+    assert settings.store.redis.key_prefix == "onprem-relay"
