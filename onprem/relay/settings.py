@@ -64,6 +64,17 @@ def _absolute(value: str) -> str:
 AbsPath = Annotated[str, AfterValidator(_absolute)]
 
 
+def _check_url(value: str, schemes: tuple[str, ...], instead: str) -> str:
+    """`value` if it is a URL of one of `schemes` with a host and no credentials. Raises ValueError."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError("must be a " + " or ".join(f"{scheme}://" for scheme in schemes) + " URL")
+    if parts.username or parts.password:
+        raise ValueError(f"must not carry credentials ({instead})")
+    _ = parts.port  # raises ValueError on a bad port
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -130,13 +141,7 @@ class RedisSettings(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise ValueError("must be a redis:// or rediss:// URL")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials (use password_file)")
-        _ = parts.port  # raises ValueError on a bad port
-        return value
+        return _check_url(value, ("redis", "rediss"), "use password_file")
 
 
 class StoreSettings(_Model):
@@ -174,13 +179,7 @@ class EndpointSettings(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        _ = parts.port  # raises ValueError on a bad port
-        return value
+        return _check_url(value, ("http", "https"), "deliveries are authenticated by secret_file's signature")
 
 
 class DeliverySettings(_Model):

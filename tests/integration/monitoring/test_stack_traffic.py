@@ -9,7 +9,6 @@ received/delivered rates, polling with a bounded deadline until they are live an
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,42 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port
 from tests.integration.monitoring.prom import api
-from tests.integration.ops.conftest import Stack, vname_cert
+from tests.integration.ops.conftest import Stack
+from tests.integration.relay.stack import inject, relay_stack
 
-SINK = Path(__file__).parents[1] / "relay" / "sink.py"
 PROMETHEUS_IMAGE = "onprem/prometheus:2.42"
 CUSTOMERS = ("16315559871", "16315559872", "16315559873")
-CONFIG = """deployment:
-  name: {name}
-  timeout_seconds: 240
-network:
-  web_port: {web}
-  relay_port: {relay}
-  exporter_port: {exporter}
-  prometheus_port: {prom}
-monitoring:
+MONITORING = """monitoring:
   enabled: true
   scrape_interval: 1s
-relay:
-  tls: {{}}
-  delivery:
-    backoff_base_seconds: 0.5
-    endpoints:
-      - name: sink
-        url: http://sink:8080/hook
-        secret_file: /run/secrets/RELAY_SINK_SECRET
-secrets:
-  extra:
-    RELAY_SINK_SECRET: {{}}
-bootstrap:
-  certs: true
-  registration:
-    cc: "1"
-    phone_number: "6315550003"
-    cert_file: vname.cert
-  webhooks: relay
 """
 
 
@@ -62,37 +34,8 @@ def monitored(tmp_path: Path, stack_images: None) -> Iterator[tuple[Stack, int]]
     port."""
     image = subprocess.run(["docker", "image", "inspect", PROMETHEUS_IMAGE], capture_output=True, check=False)
     assert image.returncode == 0, f"image {PROMETHEUS_IMAGE} is missing (make images)"
-    name = "it-monitoring-traffic"
-    web, relay, exporter, prom = (free_port() for _ in range(4))
-    (tmp_path / "onprem.yaml").write_text(
-        CONFIG.format(name=name, web=web, relay=relay, exporter=exporter, prom=prom)
-    )
-    (tmp_path / "vname.cert").write_text(vname_cert("Monitoring Co") + os.linesep)
-    deployed = Stack(tmp_path, name, web)
-    sink = f"{name}-sink"
-    try:
-        done = deployed.run("deploy")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert deployed.ok("verify", deployed.last_registration_code())["status"] == "verified"
-        network = ["--network", f"{name}_net", "--network-alias", "sink"]
-        command = ["-v", f"{SINK}:/sink.py:ro", "onprem/onprem:0.1.0", "python3", "/sink.py"]
-        subprocess.run(
-            ["docker", "run", "-d", "--name", sink, *network, *command],
-            check=True,
-            capture_output=True,
-        )
-        yield deployed, prom
-    finally:
-        subprocess.run(["docker", "rm", "-f", sink], capture_output=True, check=False)
-        deployed.run("down", "--volumes", "--yes")
-
-
-def inject(stack: Stack, sender: str, text: str) -> None:
-    """An inbound message from `sender`, as the client would receive it (opens its 24-hour window)."""
-    argv = ["docker", "exec", f"{stack.name}-waweb-1", "/bin/sh", "/onprem/secret-env.sh"]
-    argv += ["onprem", "emulator", "inject", "--from", sender, "--text", text]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, done.stderr
+    with relay_stack(tmp_path, "it-monitoring-traffic", "6315550003", MONITORING) as deployed:
+        yield deployed
 
 
 def traffic(stack: Stack, round_: int) -> None:
