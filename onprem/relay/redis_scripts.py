@@ -24,7 +24,7 @@ redis.call('XADD', KEYS[1], seq .. '-0', 'id', ARGV[2], 'source', ARGV[3], 'at',
 return seq
 """
 
-# KEYS: events, due, attempts. ARGV: group, consumer, now, lease end, limit, read new entries (1|0).
+# KEYS: events, due, attempts. ARGV: group, consumer, now, lease end, limit.
 # Returns {{seq, attempts, fields}, ...}: due retries and expired leases first, then new entries.
 CLAIM = """
 local out = {}
@@ -40,7 +40,7 @@ for _, seq in ipairs(due) do
   end
 end
 local room = limit - #due
-if ARGV[6] == '1' and room > 0 then
+if room > 0 then
   local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', room, 'STREAMS', KEYS[1], '>')
   if r then
     for _, e in ipairs(r[1][2]) do

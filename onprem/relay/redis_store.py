@@ -154,24 +154,36 @@ class RedisStore:
             raise StoreError(f"redis: {exc}") from None
         now = self._clock()
         claimed: list[Delivery] = []
-        for name in self._endpoints:
-            if name in self._disabled or len(claimed) >= limit:
-                continue
-            keys = [self._events, *self._keys(name, "due", "attempts")]
-            args = [name, self._consumer, repr(now), repr(now + self._lease), limit - len(claimed), 1]
-            for seq, attempts, fields in await self._run("CLAIM", keys, args):
-                claimed.append(
-                    Delivery(
-                        int(seq),
-                        _field(fields, 1).decode(),
-                        name,
-                        int(attempts),
-                        float(_field(fields, 5)),
-                        _field(fields, 3).decode(),
-                        _field(fields, 7),
-                    )
-                )
+        # Fair shares, so one busy endpoint cannot starve the others; what a share leaves unused goes to
+        # the endpoints that filled theirs, in further rounds.
+        hungry = [name for name in self._endpoints if name not in self._disabled]
+        while hungry and len(claimed) < limit:
+            share = max(1, (limit - len(claimed)) // len(hungry))
+            full: list[str] = []
+            for name in hungry:
+                room = min(share, limit - len(claimed))
+                got = await self._claim(name, now, room) if room > 0 else []
+                claimed += got
+                if room > 0 and len(got) == room:
+                    full.append(name)
+            hungry = full
         return claimed
+
+    async def _claim(self, name: str, now: float, limit: int) -> list[Delivery]:
+        keys = [self._events, *self._keys(name, "due", "attempts")]
+        args = [name, self._consumer, repr(now), repr(now + self._lease), limit]
+        return [
+            Delivery(
+                int(seq),
+                _field(fields, 1).decode(),
+                name,
+                int(attempts),
+                float(_field(fields, 5)),
+                _field(fields, 3).decode(),
+                _field(fields, 7),
+            )
+            for seq, attempts, fields in await self._run("CLAIM", keys, args)
+        ]
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Apply the outcomes of delivery attempts (each atomically; all in one round trip)."""

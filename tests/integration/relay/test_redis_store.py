@@ -277,3 +277,26 @@ def test_dlq_list_and_replay_commands_work_on_the_redis_store(
     assert redis_server.client().hkeys("{onprem-relay}:disabled") == []
     replayed = CliRunner().invoke(relay, ["replay", "--config", str(config), "--all"])
     assert "requeued 1 deliveries" in replayed.output
+
+
+def test_a_claim_shares_its_limit_between_endpoints_and_gives_what_one_leaves_to_the_other(
+    redis_server: RedisServer,
+) -> None:
+    clock = Clock()
+
+    async def work(one: RedisStore, two: RedisStore) -> tuple[list[str], list[str]]:
+        for n in range(40):
+            await one.append(event(n, clock))
+        first = await one.claim_due(10)
+        rest = await one.claim_due(100)  # everything else, for both endpoints
+        await one.record(
+            [Outcome(d.seq, "b", DELIVERED, 1, clock()) for d in first + rest if d.endpoint == "b"]
+        )
+        fair = [d.endpoint for d in first]
+        clock.now += LEASE + 1  # every lease of a runs out: a has 40 due, b nothing
+        leftover = [d.endpoint for d in await two.claim_due(25)]
+        return fair, leftover
+
+    fair, leftover = with_replicas(redis_server, clock, work)
+    assert sorted(fair) == ["a"] * 5 + ["b"] * 5
+    assert leftover == ["a"] * 25, "b's unused share goes to a"
