@@ -5,6 +5,7 @@ In one run, on loopback, wrk with 64 connections and ~1 KiB signed Cloud API bod
   (a2) the relay on the On-Prem route, every body a new message id (de-duplication on)
   (b)  the same server with one commit per request on the event loop
   (c)  the same server with a store that keeps nothing
+  (e)  the relay on the Redis Streams store (Debian's redis-server on loopback, AOF, appendfsync always)
   (d)  end to end: the relay forwarding to a local sink, wrk at full speed (or paced with --e2e-rate,
        approximately: wrk's delay() spaces requests per connection), events/s delivered and the backlog
 and prints acks/s, p50/p99 ack latency, relay peak RSS and the ratios side by side. Installs Debian's
@@ -164,7 +165,7 @@ class Bench:
             path.write_text(value)
             path.chmod(0o600)
 
-    def config(self, name: str, *, dedup: bool, endpoint: str | None = None) -> Path:
+    def config(self, name: str, *, dedup: bool, endpoint: str | None = None, redis_url: str = "") -> Path:
         data: dict[str, object] = {
             "onprem": {"path_token_file": str(self.workdir / "token")},
             "cloud": {
@@ -177,6 +178,8 @@ class Bench:
                 "dedup_window_seconds": 86400.0 if dedup else 0.0,
             },
         }
+        if redis_url:
+            data["store"] = {"backend": "redis", "redis": {"url": redis_url}, "dedup_window_seconds": 0.0}
         if endpoint:
             data["delivery"] = {
                 "endpoints": [
@@ -216,9 +219,9 @@ class Bench:
         cmd = [self.wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
         return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
-    def ack_run(self, label: str, variant: str, *, onprem: bool = False) -> Result:
+    def ack_run(self, label: str, variant: str, *, onprem: bool = False, redis_url: str = "") -> Result:
         port = free_port()
-        config = self.config(label, dedup=onprem)
+        config = self.config(label, dedup=onprem, redis_url=redis_url)
         proc = self.start("bench.relay.server", variant, str(config), f"127.0.0.1:{port}")
         try:
             self.wait_port(port, proc)
@@ -281,6 +284,22 @@ class Bench:
         return Result("(d) end to end, delivered/s", delivered_rate, p50, p99, errors, rss), note
 
 
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's redis-server on a free loopback port, durable as the relay's docs ask; (process, URL)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench: redis-server is missing (make tools)")
+    port = free_port()
+    conf = workdir / "redis.conf"
+    conf.write_text(
+        f'bind 127.0.0.1\nport {port}\ndir {workdir}\nappendonly yes\nappendfsync always\nsave ""\n'
+        f"logfile {workdir / 'redis.log'}\n"
+    )
+    proc = subprocess.Popen([binary, str(conf)])
+    Bench.wait_port(port, proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -321,13 +340,19 @@ def main() -> None:
         a2 = bench.ack_run("(a2) relay, On-Prem route, dedup on", "relay", onprem=True)
         b = bench.ack_run("(b) one commit per request", "per-request")
         c = bench.ack_run("(c) store nothing", "nothing")
+        redis, redis_url = start_redis(workdir)
+        try:
+            e = bench.ack_run("(e) relay on Redis Streams", "relay", redis_url=redis_url)
+        finally:
+            redis.terminate()
+            redis.wait(30)
         d, note = bench.e2e_run(args.e2e_seconds, args.e2e_rate)
     print(f"\n{'run':40} {'acks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>7}")
-    for r in (a, a2, b, c, d):
+    for r in (a, a2, b, c, e, d):
         print(f"{r.label:40} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} {r.rss_mb:7.1f}")
     print(
         f"\nratios: (a)/(c) = {a.rps / c.rps:.2f}   (a)/(b) = {a.rps / b.rps:.2f}   "
-        f"(a2)/(c) = {a2.rps / c.rps:.2f}"
+        f"(a2)/(c) = {a2.rps / c.rps:.2f}   (e)/(c) = {e.rps / c.rps:.2f}"
     )
     pace = f"paced at ~{args.e2e_rate:.0f}/s" if args.e2e_rate > 0 else "unpaced"
     print(f"(d) {pace}, {args.e2e_seconds}s: {note}")

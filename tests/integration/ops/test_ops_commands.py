@@ -3,6 +3,10 @@ twice with the same result; wrong inputs give a clear error and change nothing o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from onprem.ops import pki
+from onprem.ops.certs import CertFiles
 from tests.integration.ops.conftest import Stack, vname_cert
 
 NUMBER = ("1", "6315550000")
@@ -97,10 +101,20 @@ def test_certs_upload_checks_first_then_uploads_once_and_status_shows_the_new_ex
     leaf_only = cert.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
     (stack.workdir / "no-intermediate.pem").write_text(key + leaf_only)
     (stack.workdir / "mismatch.pem").write_text((certs / "relay.key").read_text() + cert)
-    for bad, message in (("no-intermediate.pem", "no intermediate CA"), ("mismatch.pem", "does not match")):
+    intermediate = CertFiles(certs).pair("intermediate")
+    assert intermediate is not None
+    old = pki.issue_server(intermediate, ["waweb"], datetime.now(UTC) - timedelta(days=100), days=10)
+    (stack.workdir / "expired.pem").write_text(old.key_pem + old.cert_pem + intermediate.cert_pem)
+    before = stack.ok("certs", "status")["certificates"]
+    for bad, message in (
+        ("no-intermediate.pem", "no intermediate CA"),
+        ("mismatch.pem", "does not match"),
+        ("expired.pem", "expired on"),
+    ):
         done = stack.run("certs", "upload", "--chain", bad)
         assert done.returncode == 2
         assert message in done.stderr
+    assert stack.ok("certs", "status")["certificates"] == before, "a refused chain changed the client"
 
     first = stack.ok("certs", "upload", "--chain", str(certs / "web-bundle.pem"))
     second = stack.ok("certs", "upload", "--chain", str(certs / "web-bundle.pem"))
