@@ -13,8 +13,9 @@ from pathlib import Path
 from bench.relay.variants import NothingStore, PerRequestCommitStore
 from onprem.relay.metrics import RelayMetrics
 from onprem.relay.service import run
-from onprem.relay.settings import load_settings, split_listen
+from onprem.relay.settings import load_settings
 from onprem.relay.store import Store
+from onprem.sidecar import split_listen
 
 
 def main(argv: list[str]) -> None:

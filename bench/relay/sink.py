@@ -14,8 +14,8 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
-from onprem.relay.settings import split_listen
 from onprem.relay.signing import parse_secrets, verify_headers
+from onprem.sidecar import split_listen
 
 
 def main(argv: list[str]) -> None:

@@ -6,12 +6,10 @@ the real images fix (ports, paths) so tests and demos can run several on one hos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 import sys
-from collections.abc import Coroutine
 from typing import Any
 
 import click
@@ -55,16 +53,6 @@ def _setup(log_level: str) -> Any:
     return parse_env(os.environ, default_hostname=socket.gethostname())
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - non-Linux
-        asyncio.run(coro)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)
-
-
 @click.group()
 def emulator() -> None:
     """The emulated WhatsApp Business On-Premises client (roles `web` and `core`)."""
@@ -100,7 +88,9 @@ def web(
         env = dataclasses.replace(env, sunset=True)
     placement = place(env, data_dir=data_dir, state=state)
     store = open_store(env, placement, wait_seconds=env.db_wait_seconds if db_wait is None else db_wait)
-    _run(serve_web(env, store, placement, host=host, port=port))
+    from onprem.sidecar import run_server
+
+    run_server(serve_web(env, store, placement, host=host, port=port))
 
 
 @emulator.command()
@@ -129,7 +119,9 @@ def core(
     env = _setup(log_level)
     placement = place(env, data_dir=data_dir, state=state)
     store = open_store(env, placement, wait_seconds=env.db_wait_seconds if db_wait is None else db_wait)
-    _run(serve_core(env, store, host=host, ports=port_list))
+    from onprem.sidecar import run_server
+
+    run_server(serve_core(env, store, host=host, ports=port_list))
 
 
 @emulator.command()

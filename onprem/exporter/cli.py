@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +15,8 @@ if TYPE_CHECKING:
 
 def _settings(config: Path | None, listen: str | None) -> ExporterSettings:
     from onprem.errors import ConfigError
-    from onprem.exporter.settings import ExporterSettings, load_settings, split_listen
+    from onprem.exporter.settings import ExporterSettings, load_settings
+    from onprem.sidecar import split_listen
 
     settings = load_settings(config) if config is not None else ExporterSettings()
     if listen is not None:
@@ -27,17 +26,6 @@ def _settings(config: Path | None, listen: str | None) -> ExporterSettings:
             raise ConfigError(f"--listen: {exc}") from None
         settings = settings.model_copy(update={"listen": listen})
     return settings
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    # uvloop where available (Linux): the exporter's latency targets are measured with it.
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - non-Linux
-        asyncio.run(coro)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)
 
 
 @click.group()
@@ -69,7 +57,9 @@ def serve(config: Path | None, listen: str | None, log_level: str) -> None:
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
-        _run(serve_forever(settings))
+        from onprem.sidecar import run_server
+
+        run_server(serve_forever(settings))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror or exc}") from None
 
@@ -98,4 +88,6 @@ def collect(config: Path | None, timeout: float | None) -> None:
             await scraper.close()
             await scraper.client.transport.close()
 
-    _run(once())
+    from onprem.sidecar import run_server
+
+    run_server(once())

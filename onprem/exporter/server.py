@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from onprem.exporter.collect import Scraper
-from onprem.exporter.settings import ExporterSettings, split_listen
+from onprem.exporter.settings import ExporterSettings
 from onprem.exporter.transport import AiohttpTransport, Transport
 from onprem.exporter.upstream import Credentials, UpstreamClient
+from onprem.sidecar import split_listen
 
 log = logging.getLogger(__name__)
 # The text format generate_latest writes (prometheus_client's CONTENT_TYPE_LATEST moved on to 1.0.0).

@@ -7,37 +7,19 @@ Every field has a default, so an empty file (or none at all) is a working config
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from onprem.errors import ConfigError
+from onprem.sidecar import load_section, parse_section, split_listen
 
 DEFAULT_CA_FILE = "/usr/local/waent/data/certs/external/ca.pem"
 DEFAULT_API_KEY_FILE = "/run/secrets/WA_API_KEY"
 DEFAULT_LISTEN = "127.0.0.1:9108"
 
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
 Seconds = Annotated[float, Field(gt=0, le=3600)]
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """Split `HOST:PORT` (or `[V6]:PORT`) into host and port. Raises ValueError when malformed."""
-    match = _HOST_PORT.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"{value!r} is not HOST:PORT (use [ADDR]:PORT for IPv6)")
-    port = int(match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is outside 1-65535")
-    host = match["v6"] or match["host"]
-    if match["v6"]:
-        ipaddress.IPv6Address(host)  # raises ValueError
-    return host, port
 
 
 def _absolute(value: str | None) -> str | None:
@@ -131,29 +113,9 @@ class ExporterSettings(_Model):
 
 def parse_settings(data: Any, *, origin: str = "<exporter config>") -> ExporterSettings:
     """Validate a plain mapping (None means empty). Raises ConfigError naming each bad field."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: must be a mapping of exporter settings, not {type(data).__name__}")
-    try:
-        return ExporterSettings.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
-            problems.append(f"{origin}: exporter.{field}: {message.removeprefix('Value error, ')}")
-        raise ConfigError(problems) from None
+    return parse_section(ExporterSettings, "exporter", data, origin)
 
 
 def load_settings(path: Path) -> ExporterSettings:
     """Read and validate the YAML config file at `path`. Raises ConfigError if unreadable or invalid."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the exporter config ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse_settings(data, origin=str(path))
+    return load_section(ExporterSettings, "exporter", path)

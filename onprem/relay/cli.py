@@ -45,7 +45,7 @@ def relay() -> None:
 def serve(config: Path | None, listen: str | None) -> None:
     """Serve the ingress, /healthz and /metrics, and deliver to the configured endpoints."""
     from onprem.relay.service import run
-    from onprem.relay.settings import split_listen
+    from onprem.sidecar import split_listen
 
     settings = _settings(config)
     try:

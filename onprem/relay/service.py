@@ -25,6 +25,7 @@ from onprem.relay.secretfiles import RelaySecrets, load_secrets
 from onprem.relay.server import RelayApp
 from onprem.relay.settings import RelaySettings, TlsSettings
 from onprem.relay.store import SqliteStore, Store, StoreError
+from onprem.sidecar import run_server
 
 log = logging.getLogger("onprem.relay")
 GC_GEN0_THRESHOLD = 100_000
@@ -218,11 +219,5 @@ async def serve_forever(
 def run(
     settings: RelaySettings, host: str, port: int, store: Callable[[RelayMetrics], Store] | None = None
 ) -> None:
-    """Serve on uvloop when available (the fast path), else the default asyncio loop."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a Linux dependency
-        asyncio.run(serve_forever(settings, host, port, store=store))
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve_forever(settings, host, port, store=store))
+    """Serve until SIGTERM or SIGINT, on uvloop when available (the fast path)."""
+    run_server(serve_forever(settings, host, port, store=store))

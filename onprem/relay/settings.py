@@ -8,30 +8,25 @@ a default, so an empty file is a working config for the bundled stack. Secrets a
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from onprem.errors import ConfigError
+from onprem.sidecar import load_section, parse_section, split_listen
 
 DEFAULT_LISTEN = "127.0.0.1:8443"
 DEFAULT_DATA_DIR = "/var/lib/onprem-relay"
 SECRETS_DIR = "/run/secrets"
 
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
 Seconds = Annotated[float, Field(gt=0, le=86400 * 30)]
 EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -39,20 +34,6 @@ EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 def _secret_path(name: str) -> str:
     # Compose mounts each secret as /run/secrets/<NAME>; the renderer derives NAME from the basename.
     return f"{SECRETS_DIR}/{name}"
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """Split `HOST:PORT` (or `[V6]:PORT`) into host and port. Raises ValueError when malformed."""
-    match = _HOST_PORT.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"{value!r} is not HOST:PORT (use [ADDR]:PORT for IPv6)")
-    port = int(match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is outside 1-65535")
-    host = match["v6"] or match["host"]
-    if match["v6"]:
-        ipaddress.IPv6Address(host)  # raises ValueError
-    return host, port
 
 
 def _absolute(value: str) -> str:
@@ -256,29 +237,9 @@ class RelaySettings(_Model):
 
 def parse_settings(data: Any, *, origin: str = "<relay config>") -> RelaySettings:
     """Validate a plain mapping (None means empty). Raises ConfigError naming each bad field."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: must be a mapping of relay settings, not {type(data).__name__}")
-    try:
-        return RelaySettings.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
-            problems.append(f"{origin}: relay.{field}: {message.removeprefix('Value error, ')}")
-        raise ConfigError(problems) from None
+    return parse_section(RelaySettings, "relay", data, origin)
 
 
 def load_settings(path: Path) -> RelaySettings:
     """Read and validate the YAML config file at `path`. Raises ConfigError if unreadable or invalid."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the relay config ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse_settings(data, origin=str(path))
+    return load_section(RelaySettings, "relay", path)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from onprem.errors import ConfigError
-from onprem.relay.settings import RelaySettings, load_settings, parse_settings, split_listen
+from onprem.relay.settings import RelaySettings, load_settings, parse_settings
+from onprem.sidecar import split_listen
 
 
 def test_the_defaults_validate_and_bind_loopback() -> None:
