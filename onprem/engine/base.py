@@ -45,6 +45,14 @@ class Engine(Protocol):
     ) -> str:
         """Run `docker compose ARGS` on a bundle; return its output. Raises EngineError on failure."""
 
+    def images_to_copy(self, names: Sequence[str]) -> list[str]:
+        """Which of `names` must be copied to the engine's host before `up` (none for a local engine).
+
+        Raises EngineError when the host or this machine cannot list its images."""
+
+    def copy_images(self, names: Sequence[str]) -> None:
+        """Copy images from this machine to the engine's host. Raises EngineError when it fails."""
+
     def containers(self, project: str) -> list[ContainerState]:
         """Every container of a compose project, sorted by service then name."""
 

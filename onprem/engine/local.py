@@ -57,6 +57,12 @@ class LocalEngine:
                 "Docker Compose v2 is missing (`docker compose version` failed); run `make engine`"
             )
 
+    def images_to_copy(self, names: Sequence[str]) -> list[str]:
+        return []  # the images are already on this engine, or compose pulls them
+
+    def copy_images(self, names: Sequence[str]) -> None:
+        return None
+
     def compose(
         self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
     ) -> str:

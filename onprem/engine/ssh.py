@@ -13,13 +13,14 @@ import json
 import shlex
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from onprem.engine.base import ContainerState
 from onprem.engine.compose import compose_argv
+from onprem.engine.images import LIST_ARGV, ImageSource, LocalImages, parse_image_list, to_copy
 from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states
 from onprem.engine.tunnel import forward
 from onprem.errors import EngineError
@@ -30,22 +31,25 @@ POLL_SECONDS = 0.01
 class SshEngine:
     """The Docker engine of a host reached over SSH. `connection` is a `fabric.Connection`."""
 
-    def __init__(self, connection: Any, *, remote_dir: str) -> None:
+    def __init__(self, connection: Any, *, remote_dir: str, images: ImageSource | None = None) -> None:
+        """`images`: where images missing on the host are copied from (None: never copy any)."""
         self._conn = connection
         self._root = PurePosixPath(remote_dir)
+        self._images = images
 
     def _run(
-        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 900
+        self, argv: Sequence[str], *, stdin: bytes | Iterable[bytes] | None = None, timeout: float = 900
     ) -> tuple[int, bytes, bytes]:
-        """Run a command on the host without a shell interpretation of its words."""
+        """Run a command on the host without a shell interpretation of its words; `stdin` is bytes or a
+        stream of chunks (sent as they come, so a large one is never held in memory)."""
         try:
             self._conn.open()
             channel = self._conn.client.get_transport().open_session(timeout=30)
         except Exception as exc:
             raise EngineError(f"cannot reach {self._conn.host} over SSH: {exc}") from None
         channel.exec_command(shlex.join(argv))
-        if stdin:
-            channel.sendall(stdin)
+        for chunk in [stdin] if isinstance(stdin, bytes) else stdin or ():
+            channel.sendall(chunk)
         channel.shutdown_write()
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
@@ -66,7 +70,7 @@ class SshEngine:
                 time.sleep(POLL_SECONDS)
         return channel.recv_exit_status(), bytes(out), bytes(err)
 
-    def _checked(self, argv: Sequence[str], *, stdin: bytes | None = None) -> bytes:
+    def _checked(self, argv: Sequence[str], *, stdin: bytes | Iterable[bytes] | None = None) -> bytes:
         code, out, err = self._run(argv, stdin=stdin)
         if code != 0:
             tail = "\n".join((err or out).decode("utf-8", "replace").strip().splitlines()[-15:])
@@ -107,6 +111,19 @@ class SshEngine:
         remote = self.sync(bundle_dir, project)
         argv = compose_argv(Path(str(remote)), project, args, profiles=profiles)
         return self._checked(argv).decode("utf-8", "replace")
+
+    def images_to_copy(self, names: Sequence[str]) -> list[str]:
+        """The `names` this machine has and the host lacks (or holds in another version)."""
+        if self._images is None or not names:
+            return []
+        remote = parse_image_list(self._checked(LIST_ARGV).decode("utf-8", "replace"))
+        return to_copy(self._images.ids(names), remote)
+
+    def copy_images(self, names: Sequence[str]) -> None:
+        """Stream `docker save` of `names` from this machine into `docker load` on the host."""
+        if self._images is None or not names:
+            return
+        self._checked(["docker", "load", "--quiet"], stdin=self._images.save(names))
 
     def _ids(self, project: str, service: str | None = None) -> list[str]:
         argv = ["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={project}"]
@@ -193,4 +210,4 @@ def connect(
             connection.client.load_host_keys(str(Path(known_hosts_file).expanduser()))
     except OSError as exc:
         raise EngineError(f"cannot read known hosts ({exc}); add the host's key with ssh-keyscan") from None
-    return SshEngine(connection, remote_dir=remote_dir)
+    return SshEngine(connection, remote_dir=remote_dir, images=LocalImages())

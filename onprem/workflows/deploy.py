@@ -20,8 +20,9 @@ from onprem.bundle import BundleDiff, digest, file_hashes, write_bundle
 from onprem.config import LoadedConfig
 from onprem.engine.base import ContainerState, Engine
 from onprem.engine.compose import up_args
+from onprem.engine.images import stack_images
 from onprem.errors import ApiError, ConfigError, EngineError, GateError
-from onprem.render import all_secret_names, expected_services, profiles, read_kit, render
+from onprem.render import COMPOSE_FILE, all_secret_names, expected_services, profiles, read_kit, render
 from onprem.secrets import SecretStore
 from onprem.workflows.bootstrap import LoginApi, ensure_admin_password
 from onprem.workflows.gate import LOG_LINES, first_problem, wait_until_healthy
@@ -191,6 +192,12 @@ class Deployer:
                 return DeployResult(False, BundleDiff(), unchanged, health, api_url=api_url(self.loaded))
         changes = write_bundle(self.state.bundle, files)
         self.progress(f"bundle {self.state.bundle}: {self._describe(changes)}")
+        copy = self.engine.images_to_copy(stack_images(files[COMPOSE_FILE], profiles(settings)))
+        if copy:
+            self.progress(
+                f"copying {len(copy)} images to the host (docker save | docker load): {', '.join(copy)}"
+            )
+            self.engine.copy_images(copy)
         self.progress(f"starting {len(expected)} services: {', '.join(expected)}")
         try:
             self.engine.compose(self.state.bundle, self.project, up_args(), profiles=profiles(settings))

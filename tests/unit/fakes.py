@@ -25,6 +25,7 @@ class RecordingEngine:
     service_logs: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     on_compose: Callable[[Sequence[str]], None] | None = None
+    missing_images: tuple[str, ...] = ()
 
     def check(self) -> None:
         self.calls.append(("check",))
@@ -36,6 +37,13 @@ class RecordingEngine:
         if self.on_compose:
             self.on_compose(args)
         return ""
+
+    def images_to_copy(self, names: Sequence[str]) -> list[str]:
+        self.calls.append(("images_to_copy", *names))
+        return [name for name in names if name in self.missing_images]
+
+    def copy_images(self, names: Sequence[str]) -> None:
+        self.calls.append(("copy_images", *names))
 
     def containers(self, project: str) -> list[ContainerState]:
         self.calls.append(("containers", project))

@@ -106,3 +106,21 @@ def test_api_url_uses_loopback_for_an_unspecified_bind(tmp_path: Path) -> None:
     path = tmp_path / "onprem.yaml"
     path.write_text("network:\n  bind_address: '::'\n  web_port: 9443\n")
     assert api_url(load_settings(path, environ={}, cwd=tmp_path)) == "https://[::1]:9443"
+
+
+def test_images_the_host_lacks_are_copied_before_the_stack_starts(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)], missing_images=("onprem/mysql:8.0",))
+    deployer(tmp_path, engine, FakeApi()).run()
+    names = [call[0] for call in engine.calls]
+    asked = next(call for call in engine.calls if call[0] == "images_to_copy")
+    assert "onprem/mysql:8.0" in asked
+    assert "onprem-emulator/web:v2.57.2" in asked
+    assert "onprem/prometheus:2.42" not in asked, "the monitoring profile is off"
+    assert ("copy_images", "onprem/mysql:8.0") in engine.calls
+    assert names.index("copy_images") < names.index("compose")
+
+
+def test_nothing_is_copied_when_the_host_has_every_image(tmp_path: Path) -> None:
+    engine = RecordingEngine(script=[healthy(tmp_path)])
+    deployer(tmp_path, engine, FakeApi()).run()
+    assert "copy_images" not in [call[0] for call in engine.calls]

@@ -1,8 +1,8 @@
-"""Deploy to a remote host over SSH: a real sshd on loopback, Fabric, SFTP and an SSH tunnel.
+"""Deploy to a remote host over SSH: real sshd, Fabric, SFTP, an SSH tunnel, images copied over SSH.
 
-The "remote" host is this machine reached through its own sshd on 127.0.0.1, so its Docker engine is the
-local one; what is tested is the remote path: bundle and secrets copied with SFTP, compose run over SSH,
-the web port reached through a tunnel, host keys checked against known_hosts.
+Two remotes: this machine through its own sshd on 127.0.0.1 (same engine: the remote path of bundle,
+secrets, compose, tunnel and host keys), and an isolated host, a network namespace with its own empty
+Docker engine and sshd, to which the deploy must first copy every image it needs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import require
 from tests.integration.conftest import free_port
+from tests.integration.remote.isolated_host import isolated_host
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -77,12 +78,12 @@ def onprem(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def remote_config(tmp_path: Path, sshd: Sshd, name: str, known_hosts: Path) -> None:
+def remote_config(tmp_path: Path, address: str, key: Path, name: str, known_hosts: Path) -> None:
     web, relay, exporter, prom = (free_port() for _ in range(4))
     (tmp_path / "onprem.yaml").write_text(
         f"deployment:\n  name: {name}\n  timeout_seconds: 240\n"
-        f"hosts:\n  - name: remote\n    address: ssh://root@127.0.0.1:{sshd.port}\n"
-        f"    identity_file: {sshd.key}\n    known_hosts_file: {known_hosts}\n"
+        f"hosts:\n  - name: remote\n    address: ssh://{address}\n"
+        f"    identity_file: {key}\n    known_hosts_file: {known_hosts}\n"
         f"    remote_dir: {tmp_path / 'remote'}\n"
         f"network:\n  web_port: {web}\n  relay_port: {relay}\n  exporter_port: {exporter}\n"
         f"  prometheus_port: {prom}\n"
@@ -92,7 +93,7 @@ def remote_config(tmp_path: Path, sshd: Sshd, name: str, known_hosts: Path) -> N
 def test_deploy_over_ssh_copies_the_bundle_privately_and_gates_through_a_tunnel(
     tmp_path: Path, sshd: Sshd, stack_images: None
 ) -> None:
-    remote_config(tmp_path, sshd, "it-remote", sshd.known_hosts)
+    remote_config(tmp_path, f"root@127.0.0.1:{sshd.port}", sshd.key, "it-remote", sshd.known_hosts)
     try:
         done = onprem(tmp_path, "deploy", "--json")
         assert done.returncode == 0, done.stderr
@@ -110,6 +111,7 @@ def test_deploy_over_ssh_copies_the_bundle_privately_and_gates_through_a_tunnel(
         assert status.returncode == 0, status.stdout + status.stderr
         assert json.loads(status.stdout)["api"]["health"] == {"gateway_status": "unregistered"}
         assert "nothing changed" in onprem(tmp_path, "deploy").stdout
+        assert "copying" not in done.stderr, "the host is this machine: it has every image already"
     finally:
         down = onprem(tmp_path, "down", "--volumes", "--yes")
     assert down.returncode == 0, down.stderr
@@ -118,8 +120,38 @@ def test_deploy_over_ssh_copies_the_bundle_privately_and_gates_through_a_tunnel(
 def test_a_host_whose_key_is_not_known_is_refused(tmp_path: Path, sshd: Sshd, docker_engine: None) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    remote_config(tmp_path, sshd, "it-remote-unknown", empty)
+    remote_config(tmp_path, f"root@127.0.0.1:{sshd.port}", sshd.key, "it-remote-unknown", empty)
     done = onprem(tmp_path, "deploy")
     assert done.returncode == 3
     assert "not found in known_hosts" in done.stderr
     assert not (tmp_path / "remote").exists()
+
+
+def test_deploy_to_a_host_without_the_images_copies_them_over_ssh_then_runs_there(
+    tmp_path: Path, stack_images: None
+) -> None:
+    with isolated_host(tmp_path) as host:
+        assert host.docker("image", "ls", "-q").stdout == "", "the isolated engine starts empty"
+        remote_config(tmp_path, host.address, host.key, "it-isolated", host.known_hosts)
+        try:
+            started = time.monotonic()
+            done = onprem(tmp_path, "deploy", "--json")
+            took = time.monotonic() - started
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["api"]["health"] == {"gateway_status": "unregistered"}
+            copied = [line for line in done.stderr.splitlines() if line.startswith("copying")]
+            assert copied, done.stderr
+            assert "onprem/mysql:8.0" in copied[0]
+            remote_images = host.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+            assert {"onprem/mysql:8.0", "onprem/onprem:0.1.0", "onprem-emulator/web:v2.57.2"} <= set(
+                remote_images
+            )
+            running = host.docker("ps", "--format", "{{.Names}}").stdout.split()
+            assert "it-isolated-waweb-1" in running
+            print(f"\nisolated host: deploy with image copy took {took:.1f} s ({copied[0]})")
+            again = onprem(tmp_path, "deploy", "--set", "deployment.timeout_seconds=241")
+            assert again.returncode == 0, again.stderr
+            assert "copying" not in again.stderr, "the host has every image now"
+        finally:
+            down = onprem(tmp_path, "down", "--volumes", "--yes")
+        assert down.returncode == 0, down.stderr

@@ -167,6 +167,12 @@ class FakeExecEngine:
         self.calls.append(("compose", *args))
         return ""
 
+    def images_to_copy(self, names: Sequence[str]) -> list[str]:
+        return []
+
+    def copy_images(self, names: Sequence[str]) -> None:
+        pass
+
     def containers(self, project: str) -> list[ContainerState]:
         return []
 
