@@ -175,6 +175,18 @@ class SecretSource(Model):
 
 
 SecretName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,62}$")]
+# The files of the built-in secrets (onprem/secrets.py SPECS): an extra secret must not take their names.
+BUILTIN_SECRET_NAMES = frozenset(
+    {
+        "WA_DB_PASSWORD",
+        "WA_API_KEY",
+        "WA_ADMIN_PASSWORD",
+        "RELAY_PATH_TOKEN",
+        "RELAY_APP_SECRET",
+        "RELAY_VERIFY_TOKEN",
+        "RELAY_REDIS_PASSWORD",
+    }
+)
 
 
 class SecretsSettings(Model):
@@ -185,9 +197,22 @@ class SecretsSettings(Model):
     relay_app_secret: SecretSource = SecretSource()
     """The Meta app secret that signs Cloud API webhooks (give it as file, env or command)."""
     relay_verify_token: SecretSource = SecretSource()
+    relay_redis_password: SecretSource = SecretSource()
+    """The bundled Redis's password (the relay's store with `relay.store.backend: redis`)."""
     extra: dict[SecretName, SecretSource] = Field(default_factory=dict)
     """More secret files by name, e.g. RELAY_SINK_SECRET for a downstream endpoint's `secret_file`
     (/run/secrets/RELAY_SINK_SECRET); generated ones are Standard Webhooks secrets (whsec_...)."""
+
+    @field_validator("extra")
+    @classmethod
+    def _not_builtin(cls, value: dict[str, SecretSource]) -> dict[str, SecretSource]:
+        taken = sorted(BUILTIN_SECRET_NAMES & set(value))
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)} is a built-in secret: set it with its own key under secrets "
+                "(e.g. relay_redis_password), not under extra"
+            )
+        return value
 
 
 class Settings(Model):
@@ -217,6 +242,10 @@ class Settings(Model):
         ports = {"network.web_port": self.network.web_port}
         if self.relay.enabled:
             ports["network.relay_port"] = self.network.relay_port
+            for replica in range(2, self.relay.replicas + 1):  # one host port per replica
+                ports[f"network.relay_port (+{replica - 1}, relay replica {replica})"] = (
+                    self.network.relay_port + replica - 1
+                )
         if self.exporter.enabled:
             ports["network.exporter_port"] = self.network.exporter_port
         if self.monitoring.enabled:
@@ -234,7 +263,11 @@ def _port_clashes(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
     for field, port in settings.published_ports().items():
         if port in seen:
             clashes.append(
-                (tuple(field.split(".")), f"port {port} is already used by {seen[port]}; pick a free port")
+                # A label may carry a note after the field ("network.relay_port (+1, relay replica 2)").
+                (
+                    tuple(field.split(" ")[0].split(".")),
+                    f"port {port} is already used by {seen[port]}; pick a free port",
+                )
             )
         else:
             seen[port] = field

@@ -19,6 +19,7 @@ import yaml
 
 from onprem import __version__
 from onprem.config import Settings
+from onprem.relay.settings import RelaySettings
 
 TEMPLATES_DIR = Path(
     os.environ.get("ONPREM_TEMPLATES", Path(__file__).resolve().parent.parent / "compose_templates")
@@ -31,6 +32,10 @@ RELAY_CONTAINER_PORT = 8443
 # The internal CA `onprem certs issue` writes (state dir), mounted into Prometheus to verify a TLS relay.
 RELAY_CA_FILE = "../certs/root.pem"
 RELAY_CA_IN_PROMETHEUS = "/etc/prometheus/relay-ca.pem"
+# The bundled Redis of a relay on `store.backend: redis` with no URL of its own.
+REDIS_IMAGE = "onprem/redis:7"
+BUNDLED_REDIS_URL = "redis://redis:6379/0"
+REDIS_PASSWORD_FILE = "/run/secrets/RELAY_REDIS_PASSWORD"  # noqa: S105 - a path, not a password
 COMPOSE_FILE = "compose.yaml"
 
 
@@ -81,9 +86,26 @@ def _secret_names(paths: list[str]) -> list[str]:
     return sorted({Path(p).name for p in paths if p.startswith(SECRETS_MOUNT)})
 
 
+def bundled_redis(settings: Settings) -> bool:
+    """Whether the stack runs its own Redis: the relay's store is Redis and no URL names another."""
+    relay = settings.relay
+    return relay.enabled and relay.store.backend == "redis" and relay.store.redis.url is None
+
+
+def stack_relay(settings: Settings) -> RelaySettings:
+    """The relay's settings as its containers read them: a bundled Redis's URL and password filled in."""
+    relay = settings.relay
+    if not bundled_redis(settings):
+        return relay
+    redis = relay.store.redis.model_copy(
+        update={"url": BUNDLED_REDIS_URL, "password_file": REDIS_PASSWORD_FILE}
+    )
+    return relay.model_copy(update={"store": relay.store.model_copy(update={"redis": redis})})
+
+
 def relay_secret_names(settings: Settings) -> list[str]:
     """Secret files the relay reads with these settings (by name under /run/secrets)."""
-    return _secret_names(settings.relay.secret_files()) if settings.relay.enabled else []
+    return _secret_names(stack_relay(settings).secret_files()) if settings.relay.enabled else []
 
 
 def exporter_secret_names(settings: Settings) -> list[str]:
@@ -106,6 +128,7 @@ def context(settings: Settings) -> dict[str, Any]:
     """Template variables for a deployment (pure)."""
     nodes = core_nodes(settings)
     multiconnect = settings.client.mode == "multiconnect"
+    relay_port = settings.network.relay_port
     db = _db_context(settings)
     summary = (
         f"multiconnect, {settings.client.shards} shard(s), {len(nodes)} coreapp nodes"
@@ -128,7 +151,7 @@ def context(settings: Settings) -> dict[str, Any]:
         "web_servername": settings.client.web_servername,
         "bind": settings.network.bind_address,
         "web_port": settings.network.web_port,
-        "relay_port": settings.network.relay_port,
+        "relay_port": relay_port,
         "exporter_port": settings.network.exporter_port,
         "prometheus_port": settings.network.prometheus_port,
         "network_name": settings.network_name,
@@ -141,7 +164,14 @@ def context(settings: Settings) -> dict[str, Any]:
             "container_port": RELAY_CONTAINER_PORT,
             "health_url": f"{'https' if settings.relay.tls else 'http'}://127.0.0.1:{RELAY_CONTAINER_PORT}/healthz",
             "secrets": relay_secret_names(settings),
+            "replicas": settings.relay.replicas,
+            "sqlite": settings.relay.store.backend == "sqlite",
+            # One host port per replica: a range when there are several.
+            "host_ports": str(relay_port)
+            if settings.relay.replicas == 1
+            else f"{relay_port}-{relay_port + settings.relay.replicas - 1}",
         },
+        "redis": {"enabled": bundled_redis(settings), "image": REDIS_IMAGE},
         "exporter": {
             "enabled": settings.exporter.enabled,
             "secrets": exporter_secret_names(settings),
@@ -203,11 +233,12 @@ def render(
             relay_target=f"relay:{RELAY_CONTAINER_PORT}" if settings.relay.enabled else "",
             relay_scheme="https" if settings.relay.tls else "http",
             relay_ca_file=RELAY_CA_IN_PROMETHEUS,
+            relay_replicas=settings.relay.replicas,
             scrape_interval=settings.monitoring.scrape_interval,
         ),
     }
     if settings.relay.enabled:
-        files["relay.yaml"] = _yaml(settings.relay.model_dump(mode="json"))
+        files["relay.yaml"] = _yaml(stack_relay(settings).model_dump(mode="json"))
     if settings.exporter.enabled:
         files["exporter.yaml"] = _yaml(settings.exporter.model_dump(mode="json"))
     for name, text in sorted(kit.items()):
@@ -219,6 +250,8 @@ def expected_services(settings: Settings) -> list[str]:
     """The services a healthy deployment runs, in start order (monitoring only when enabled)."""
     services = [] if settings.db.engine == "external" else ["db"]
     services += [node.service for node in core_nodes(settings)] + ["waweb"]
+    if bundled_redis(settings):
+        services.append("redis")
     if settings.relay.enabled:
         services.append("relay")
     if settings.exporter.enabled:

@@ -93,6 +93,13 @@ def check_token(value: str) -> str | None:
     return None
 
 
+def check_redis_password(value: str) -> str | None:
+    # It is written into redis.conf inside double quotes: quotes, backslashes and whitespace would break it.
+    if len(value) < 16 or any(ch.isspace() or ch in '"\\' for ch in value):
+        return "must be at least 16 characters without whitespace, quotes or backslashes"
+    return None
+
+
 def check_nonempty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
@@ -104,6 +111,7 @@ SPECS: tuple[SecretSpec, ...] = (
     SecretSpec("relay_path_token", "RELAY_PATH_TOKEN", _token, check_token),
     SecretSpec("relay_app_secret", "RELAY_APP_SECRET", _token, check_nonempty),
     SecretSpec("relay_verify_token", "RELAY_VERIFY_TOKEN", _token, check_nonempty),
+    SecretSpec("relay_redis_password", "RELAY_REDIS_PASSWORD", _token, check_redis_password),
 )
 # Files derived from secrets, for consumers that need another shape (curl reads headers from a file).
 APIKEY_HEADER = "apikey.header"

@@ -2,7 +2,7 @@
 # Build every image the stack needs, where a registry answers or not (`make images`).
 #
 #   scripts/images.sh                      all images
-#   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator mysql postgres prometheus (db = mysql
+#   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator mysql postgres prometheus redis (db = mysql
 #                                          postgres; emulator implies onprem)
 #
 # Idempotent and quiet on success: every image carries a label with a hash of its inputs (Dockerfile,
@@ -236,12 +236,12 @@ wanted() { [[ " $WANT " == *" $1 "* ]]; }
 main() {
   local item
   WANT=""
-  for item in ${IMAGES:-onprem emulator mysql postgres prometheus}; do
+  for item in ${IMAGES:-onprem emulator mysql postgres prometheus redis}; do
     case "$item" in
-      onprem|mysql|postgres|prometheus) WANT+=" $item" ;;
+      onprem|mysql|postgres|prometheus|redis) WANT+=" $item" ;;
       emulator) WANT+=" onprem emulator" ;;
       db) WANT+=" mysql postgres" ;;
-      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus db)" ;;
+      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db)" ;;
     esac
   done
   WANT="$WANT "
@@ -261,6 +261,7 @@ main() {
   if wanted mysql; then (build_db onprem/mysql:8.0 mysql:8.0 docker/mysql) & pids+=($!); fi
   if wanted postgres; then (build_db onprem/postgres:15 postgres:15 docker/postgres) & pids+=($!); fi
   if wanted prometheus; then (build_debian onprem/prometheus:2.42 docker/prometheus) & pids+=($!); fi
+  if wanted redis; then (build_debian onprem/redis:7 docker/redis) & pids+=($!); fi
   if wanted onprem; then build_onprem; fi
   if wanted emulator; then build_emulator; fi
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done

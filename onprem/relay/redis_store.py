@@ -29,6 +29,7 @@ from onprem.relay.sqlite_ops import DEAD, DELIVERED, DeadLetter, Delivery, NewEv
 from onprem.relay.store import StoreError
 
 PURGE_CHUNK = 5000
+LOCAL_URL = "redis://127.0.0.1:6379/0"  # a standalone relay whose settings name no Redis
 MAX_CONNECTIONS = 64  # per replica; each request holds one for a single script call
 
 
@@ -59,6 +60,7 @@ class RedisStore:
         self._window_ms = int(dedup_window_seconds * 1000)
         self._retention = retention_seconds
         self._client = client
+        self._url = settings.url or LOCAL_URL
         self._consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
         p = "{" + settings.key_prefix + "}"
         self._events, self._seq, self._disabled_key = f"{p}:events", f"{p}:seq", f"{p}:disabled"
@@ -79,7 +81,7 @@ class RedisStore:
         if self._client is None:
             # Bounded and blocking: a burst of requests waits for a connection instead of failing.
             pool = aioredis.BlockingConnectionPool.from_url(
-                self._settings.url,
+                self._url,
                 max_connections=MAX_CONNECTIONS,
                 timeout=10,
                 username=self._settings.username,
@@ -103,7 +105,7 @@ class RedisStore:
                         raise
             self._disabled = await self._read_disabled()
         except (RedisError, OSError) as exc:
-            raise StoreError(f"cannot use Redis at {self._settings.url}: {exc}") from None
+            raise StoreError(f"cannot use Redis at {self._url}: {exc}") from None
 
     def _password(self) -> str | None:
         path = self._settings.password_file

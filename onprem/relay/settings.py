@@ -108,8 +108,9 @@ class RedisSettings(_Model):
     Run Redis with `appendonly yes` and `appendfsync always` so that what it acknowledged survives a crash.
     """
 
-    url: str = "redis://127.0.0.1:6379/0"
-    """`redis://` or `rediss://` (TLS) URL, without credentials."""
+    url: str | None = None
+    """`redis://` or `rediss://` (TLS) URL, without credentials. Null: in the stack, a bundled Redis
+    service (its password generated); for a standalone `onprem relay serve`, redis://127.0.0.1:6379/0."""
     password_file: AbsPath | None = None
     """File holding the Redis password (AUTH); null when Redis has none."""
     username: str | None = None
@@ -121,8 +122,8 @@ class RedisSettings(_Model):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value, ("redis", "rediss"), "use password_file")
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value, ("redis", "rediss"), "use password_file")
 
 
 class StoreSettings(_Model):
@@ -193,6 +194,9 @@ class RelaySettings(_Model):
 
     enabled: bool = True
     """Run the relay service in the stack (read by the renderer; `serve` ignores it)."""
+    replicas: Annotated[int, Field(ge=1, le=16)] = 1
+    """Relay containers in the stack (read by the renderer); more than one needs `store.backend: redis`.
+    They publish `network.relay_port` and the ports after it, one each."""
     listen: str = DEFAULT_LISTEN
     """HOST:PORT of the ingress, /healthz and /metrics (overridden by `serve --listen`)."""
     tls: TlsSettings | None = None
@@ -208,6 +212,15 @@ class RelaySettings(_Model):
     def _listen(cls, value: str) -> str:
         split_listen(value)
         return value.strip()
+
+    @model_validator(mode="after")
+    def _replicas(self) -> RelaySettings:
+        if self.replicas > 1 and self.store.backend != "redis":
+            raise ValueError(
+                f"replicas: {self.replicas} relays cannot share one SQLite store (one process per data_dir);"
+                " set store.backend: redis"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease(self) -> RelaySettings:

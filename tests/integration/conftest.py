@@ -18,6 +18,7 @@ IMAGES = (
     "onprem/mysql:8.0",
     "onprem/postgres:15",
     "onprem/prometheus:2.42",
+    "onprem/redis:7",
 )
 
 

@@ -124,3 +124,27 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     loaded = load_settings(None, environ={}, cwd=tmp_path)
     with pytest.raises(ValueError, match="frozen"):
         loaded.settings.network.web_port = 1  # type: ignore[misc]
+
+
+def test_several_relay_replicas_need_the_redis_store(tmp_path: Path) -> None:
+    found = problems(tmp_path, "relay:\n  replicas: 2\n")
+    assert len(found) == 1
+    assert "relay" in found[0]
+    assert "relays cannot share one SQLite store" in found[0]
+    assert "set store.backend: redis" in found[0]
+
+
+def test_a_relay_replica_port_clashing_with_another_service_is_named(tmp_path: Path) -> None:
+    text = "relay:\n  replicas: 2\n  store:\n    backend: redis\nnetwork:\n  relay_port: 9107\n  exporter_port: 9108\n"
+    found = problems(tmp_path, text)
+    assert found == [
+        f"{tmp_path / 'onprem.yaml'}:7: network.exporter_port: port 9108 is already used by "
+        "network.relay_port (+1, relay replica 2); pick a free port"
+    ]
+
+
+def test_an_extra_secret_may_not_take_a_built_in_name(tmp_path: Path) -> None:
+    found = problems(tmp_path, "secrets:\n  extra:\n    WA_DB_PASSWORD: {}\n")
+    assert len(found) == 1
+    assert "secrets.extra" in found[0]
+    assert "WA_DB_PASSWORD is a built-in secret" in found[0]

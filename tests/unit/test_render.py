@@ -28,6 +28,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "network": {"bind_address": "10.1.2.3"},
     },
     "relay-tls": {"relay": {"tls": {}}, "monitoring": {"enabled": True}},
+    "relay-replicas": {
+        "relay": {"tls": {}, "replicas": 3, "store": {"backend": "redis"}},
+        "monitoring": {"enabled": True},
+    },
     "real-images": {
         "client": {
             "image_registry": "registry.example.com/whatsapp",

@@ -84,3 +84,10 @@ def test_source_without_its_field_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("secrets:\n  db_password:\n    source: file\n")
     with pytest.raises(ConfigError, match=r"onprem.yaml:2: secrets.db_password: source 'file' needs 'path'"):
         load_settings(path, environ={}, cwd=tmp_path)
+
+
+def test_the_config_reserves_exactly_the_built_in_secret_names() -> None:
+    from onprem.config import BUILTIN_SECRET_NAMES
+    from onprem.secrets import SPECS
+
+    assert {spec.name for spec in SPECS} == BUILTIN_SECRET_NAMES

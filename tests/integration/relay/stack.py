@@ -5,11 +5,14 @@ Shared by the relay's in-stack delivery test and the monitoring live-traffic tes
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.integration.conftest import free_port
 from tests.integration.ops.conftest import Stack, vname_cert
@@ -25,7 +28,7 @@ network:
   prometheus_port: {prom}
 relay:
   tls: {{}}
-  delivery:
+{relay_extra}  delivery:
     backoff_base_seconds: 0.5
     endpoints:
       - name: sink
@@ -45,12 +48,17 @@ bootstrap:
 
 
 @contextmanager
-def relay_stack(workdir: Path, name: str, phone: str, extra: str = "") -> Iterator[tuple[Stack, int]]:
-    """Deploy `name` (plus the `extra` YAML sections), verify its registration and start the sink
-    (`<name>-sink`, alias `sink`, logging what it receives); yields the stack and its Prometheus port.
-    Takes everything down afterwards."""
-    web, relay, exporter, prom = (free_port() for _ in range(4))
-    config = CONFIG.format(name=name, web=web, relay=relay, exporter=exporter, prom=prom, phone=phone)
+def relay_stack(
+    workdir: Path, name: str, phone: str, extra: str = "", relay_extra: str = ""
+) -> Iterator[tuple[Stack, int]]:
+    """Deploy `name` (plus the `extra` YAML sections and `relay_extra` keys of `relay:`), verify its
+    registration and start the sink (`<name>-sink`, alias `sink`, logging what it receives); yields the
+    stack and its Prometheus port. Takes everything down afterwards."""
+    web, exporter, prom = (free_port() for _ in range(3))
+    relay = free_port_run(4)  # room for relay replicas, one host port each
+    config = CONFIG.format(
+        name=name, web=web, relay=relay, exporter=exporter, prom=prom, phone=phone, relay_extra=relay_extra
+    )
     (workdir / "onprem.yaml").write_text(config + extra)
     (workdir / "vname.cert").write_text(vname_cert(f"{name} Co") + os.linesep)
     deployed = Stack(workdir, name, web)
@@ -76,3 +84,25 @@ def inject(stack: Stack, sender: str, text: str) -> None:
     argv += ["onprem", "emulator", "inject", "--from", sender, "--text", text]
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def received(sink: str) -> list[dict[str, Any]]:
+    """What the sink container logged: one JSON record per request (path, headers, base64 body)."""
+    out = subprocess.run(["docker", "logs", sink], capture_output=True, text=True, check=False).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free loopback ports."""
+    for _ in range(50):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError(f"no {count} consecutive free ports")

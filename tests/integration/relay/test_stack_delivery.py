@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,18 +14,13 @@ import pytest
 
 from onprem.relay.signing import parse_secrets, verify_headers
 from tests.integration.ops.conftest import Stack
-from tests.integration.relay.stack import inject, relay_stack
+from tests.integration.relay.stack import inject, received, relay_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, stack_images: None) -> Iterator[Stack]:
     with relay_stack(tmp_path_factory.mktemp("relay-stack"), "it-relay-stack", "6315550002") as (deployed, _):
         yield deployed
-
-
-def received(sink: str) -> list[dict[str, Any]]:
-    out = subprocess.run(["docker", "logs", sink], capture_output=True, text=True, check=False).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def test_an_injected_inbound_message_reaches_the_sink_signed_through_the_tls_relay(stack: Stack) -> None:
