@@ -43,4 +43,4 @@ def test_unknown_image_name_is_refused_with_the_valid_names(docker_engine: None)
     done, _ = run_images("onprem nosuchimage")
     assert done.returncode == 1
     assert "unknown image 'nosuchimage'" in done.stderr
-    assert "onprem emulator mysql postgres prometheus db" in done.stderr
+    assert "onprem emulator mysql postgres prometheus redis db" in done.stderr
