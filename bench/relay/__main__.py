@@ -6,6 +6,7 @@ In one run, on loopback, wrk with 64 connections and ~1 KiB signed Cloud API bod
   (b)  the same server with one commit per request on the event loop
   (c)  the same server with a store that keeps nothing
   (e)  the relay on the Redis Streams store (Debian's redis-server on loopback, AOF, appendfsync always)
+  (f)  end to end on the Redis store, as (d)
   (d)  end to end: the relay forwarding to a local sink, wrk at full speed (or paced with --e2e-rate,
        approximately: wrk's delay() spaces requests per connection), events/s delivered and the backlog
 and prints acks/s, p50/p99 ack latency, relay peak RSS and the ratios side by side. Installs Debian's
@@ -240,10 +241,13 @@ class Bench:
         rps, p50, p99, errors = parse_wrk(text)
         return Result(label, rps, p50, p99, errors, rss)
 
-    def e2e_run(self, seconds: int, rate: float) -> tuple[Result, str]:
+    def e2e_run(
+        self, name: str, label: str, seconds: int, rate: float, redis_url: str = ""
+    ) -> tuple[Result, str]:
         sink_port, port = free_port(), free_port()
         sink = self.start("bench.relay.sink", f"127.0.0.1:{sink_port}", str(self.workdir / "sink_secret"))
-        config = self.config("e2e", dedup=False, endpoint=f"http://127.0.0.1:{sink_port}/hook")
+        endpoint = f"http://127.0.0.1:{sink_port}/hook"
+        config = self.config(name, dedup=False, endpoint=endpoint, redis_url=redis_url)
         relay = self.start("bench.relay.server", "relay", str(config), f"127.0.0.1:{port}")
         script = self.workdir / "cloud-paced.lua"
         write_lua(script, rate)
@@ -281,7 +285,7 @@ class Bench:
             f"ingest {rps:.0f}/s; backlog {first[2]} -> {last[2]} over the window "
             f"(samples t/backlog: {samples}); drained in {drain_s:.1f}s; delivered total {total_delivered}"
         )
-        return Result("(d) end to end, delivered/s", delivered_rate, p50, p99, errors, rss), note
+        return Result(label, delivered_rate, p50, p99, errors, rss), note
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -340,15 +344,22 @@ def main() -> None:
         a2 = bench.ack_run("(a2) relay, On-Prem route, dedup on", "relay", onprem=True)
         b = bench.ack_run("(b) one commit per request", "per-request")
         c = bench.ack_run("(c) store nothing", "nothing")
+        d, note = bench.e2e_run("e2e", "(d) end to end, delivered/s", args.e2e_seconds, args.e2e_rate)
         redis, redis_url = start_redis(workdir)
         try:
             e = bench.ack_run("(e) relay on Redis Streams", "relay", redis_url=redis_url)
+            f, redis_note = bench.e2e_run(
+                "e2e-redis",
+                "(f) end to end on Redis, delivered/s",
+                args.e2e_seconds,
+                args.e2e_rate,
+                redis_url,
+            )
         finally:
             redis.terminate()
             redis.wait(30)
-        d, note = bench.e2e_run(args.e2e_seconds, args.e2e_rate)
     print(f"\n{'run':40} {'acks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>7}")
-    for r in (a, a2, b, c, e, d):
+    for r in (a, a2, b, c, e, d, f):
         print(f"{r.label:40} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} {r.rss_mb:7.1f}")
     print(
         f"\nratios: (a)/(c) = {a.rps / c.rps:.2f}   (a)/(b) = {a.rps / b.rps:.2f}   "
@@ -356,6 +367,7 @@ def main() -> None:
     )
     pace = f"paced at ~{args.e2e_rate:.0f}/s" if args.e2e_rate > 0 else "unpaced"
     print(f"(d) {pace}, {args.e2e_seconds}s: {note}")
+    print(f"(f) {pace}, {args.e2e_seconds}s: {redis_note}")
 
 
 if __name__ == "__main__":

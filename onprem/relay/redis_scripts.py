@@ -14,6 +14,8 @@ Stream entries are read positionally: fields[6] is `at` (Lua arrays start at 1).
 
 from __future__ import annotations
 
+SCRIPTS = ("APPEND", "CLAIM", "OUTCOME", "DISABLE", "REPLAY", "GAUGES", "PURGE")
+
 # KEYS: events, seq, dedup key. ARGV: window ms ('' = no de-duplication), id, source, at, body.
 APPEND = """
 if ARGV[1] ~= '' then

@@ -13,6 +13,7 @@ others take its deliveries over. No event is held in memory before it is stored:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from onprem.relay import redis_scripts as lua
 from onprem.relay.metrics import StoreGauges
+from onprem.relay.redis_batch import ScriptBatcher
 from onprem.relay.settings import RedisSettings
 from onprem.relay.sqlite_ops import DEAD, DELIVERED, DeadLetter, Delivery, NewEvent, Outcome
 from onprem.relay.store import StoreError
@@ -52,6 +54,7 @@ class RedisStore:
         dedup_window_seconds: float = 86400.0,
         retention_seconds: float = 7 * 86400.0,
         client: aioredis.Redis | None = None,
+        on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
         self._settings = settings
         self._endpoints = list(endpoints)
@@ -66,7 +69,8 @@ class RedisStore:
         self._events, self._seq, self._disabled_key = f"{p}:events", f"{p}:seq", f"{p}:disabled"
         self._prefix = p
         self._disabled: set[str] = set()
-        self._scripts: dict[str, Any] = {}
+        self._batch: ScriptBatcher | None = None
+        self._on_batch = on_batch
 
     def _keys(self, endpoint: str, *kinds: str) -> list[str]:
         return [f"{self._prefix}:{kind}:{endpoint}" for kind in kinds]
@@ -91,12 +95,11 @@ class RedisStore:
                 health_check_interval=30,
             )
             self._client = aioredis.Redis(connection_pool=pool)
-        self._scripts = {
-            name: self._client.register_script(getattr(lua, name))
-            for name in ("APPEND", "CLAIM", "OUTCOME", "DISABLE", "REPLAY", "GAUGES", "PURGE")
-        }
+        scripts = {name: getattr(lua, name) for name in lua.SCRIPTS}
+        self._batch = ScriptBatcher(self._client, scripts, on_batch=self._on_batch)
         try:
             await self._client.ping()
+            await self._batch.load()
             for name in self._endpoints:
                 try:  # '$': an endpoint gets the events stored after it was configured
                     await self._client.xgroup_create(self._events, name, id="$", mkstream=True)
@@ -120,7 +123,9 @@ class RedisStore:
             ) from None
 
     async def close(self) -> None:
-        """Close the connections (nothing is buffered here: every call already reached Redis)."""
+        """Send what is queued, then close the connections."""
+        if self._batch is not None:
+            await self._batch.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -132,12 +137,9 @@ class RedisStore:
         return {name.decode() for name in names}
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        if self._client is None:
+        if self._client is None or self._batch is None:
             raise StoreError("the store is closed")
-        try:
-            return await self._scripts[script](keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from None
+        return await self._batch.call(script, keys, args)
 
     async def append(self, event: NewEvent) -> int | None:
         """Store `event` for every endpoint; its sequence number, or None for a duplicate."""
@@ -188,21 +190,17 @@ class RedisStore:
         ]
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
-        """Apply the outcomes of delivery attempts (each atomically; all in one round trip)."""
-        if self._client is None:
-            raise StoreError("the store is closed")
+        """Apply the outcomes of delivery attempts (each atomically, sharing round trips with others)."""
         now = self._clock()
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for o in outcomes:
-                    state = "1" if o.state == DELIVERED else "2" if o.state == DEAD else "0"
-                    info = json.dumps({"attempts": o.attempts, "updated_at": now, "error": o.error[:500]})
-                    keys = [self._events, *self._keys(o.endpoint, "due", "attempts", "dead", "deadinfo")]
-                    args = [o.endpoint, o.seq, state, o.attempts, repr(o.next_at), info]
-                    await self._scripts["OUTCOME"](keys=keys, args=args, client=pipe)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from None
+        calls = []
+        for o in outcomes:
+            state = "1" if o.state == DELIVERED else "2" if o.state == DEAD else "0"
+            info = json.dumps({"attempts": o.attempts, "updated_at": now, "error": o.error[:500]})
+            keys = [self._events, *self._keys(o.endpoint, "due", "attempts", "dead", "deadinfo")]
+            calls.append(
+                self._run("OUTCOME", keys, [o.endpoint, o.seq, state, o.attempts, repr(o.next_at), info])
+            )
+        await asyncio.gather(*calls)
 
     async def disable_endpoint(self, name: str, reason: str) -> int:
         """Disable `name` for every replica and dead-letter its deliveries in progress; returns how many."""

@@ -91,6 +91,7 @@ def default_store(settings: RelaySettings, seams: Seams, metrics: RelayMetrics) 
             lease_seconds=lease_seconds(settings),
             dedup_window_seconds=s.dedup_window_seconds,
             retention_seconds=s.retention_seconds,
+            on_batch=metrics.commit_batch.observe,
         )
     return SqliteStore(
         Path(s.data_dir),

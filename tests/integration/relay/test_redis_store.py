@@ -300,3 +300,27 @@ def test_a_claim_shares_its_limit_between_endpoints_and_gives_what_one_leaves_to
     fair, leftover = with_replicas(redis_server, clock, work)
     assert sorted(fair) == ["a"] * 5 + ["b"] * 5
     assert leftover == ["a"] * 25, "b's unused share goes to a"
+
+
+def test_concurrent_calls_share_round_trips_and_a_flushed_redis_gets_its_scripts_back(
+    redis_server: RedisServer,
+) -> None:
+    clock, batches = Clock(), list[int]()
+
+    async def scenario() -> tuple[list[int | None], int | None]:
+        settings = RedisSettings(url=redis_server.url, password_file=str(redis_server.password_file))
+        store = RedisStore(settings, ["a"], clock=clock, on_batch=batches.append)
+        await store.open()
+        try:
+            seqs = await asyncio.gather(*(store.append(event(n, clock)) for n in range(300)))
+            redis_server.client().script_flush()  # as after a Redis restart without persistence
+            after = await store.append(event(1000, clock))
+            return list(seqs), after
+        finally:
+            await store.close()
+
+    seqs, after = asyncio.run(scenario())
+    assert sorted(s for s in seqs if s is not None) == list(range(1, 301))
+    assert max(batches) > 1, "concurrent appends went in one pipeline"
+    assert len(batches) < 300
+    assert after == 301
