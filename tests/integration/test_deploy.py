@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 
 SERVICES = {"db", "wacore", "waweb", "relay", "exporter"}
 
@@ -56,7 +56,7 @@ class Deployment:
 
 
 def make_deployment(tmp_path: Path, name: str, extra: str = "") -> Deployment:
-    web, relay, exporter, prom = (free_port() for _ in range(4))
+    web, relay, exporter, prom = free_ports(4)
     (tmp_path / "onprem.yaml").write_text(
         f"deployment:\n  name: {name}\n  timeout_seconds: 240\n"
         f"network:\n  web_port: {web}\n  relay_port: {relay}\n  exporter_port: {exporter}\n  prometheus_port: {prom}\n"

@@ -22,7 +22,7 @@ from onprem.emulator.runtime import open_store, place
 from onprem.emulator.store import Store
 from onprem.emulator.testing import register
 from tests.conftest import require
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, free_ports
 from tests.integration.emulator.conftest import (
     IMAGES,
     Database,
@@ -80,7 +80,7 @@ def start_web(
 def start_core(
     spawn: Callable[..., Role], env: dict[str, str], data_dir: Path, name: str, **extra: str
 ) -> Role:
-    ports = ",".join(str(free_port()) for _ in range(4))
+    ports = ",".join(str(port) for port in free_ports(4))
     return spawn(
         "core",
         {**env, "HOSTNAME": name, "ONPREM_EMULATOR_CONTAINER_ID": f"{name}-cid", **extra},
@@ -126,19 +126,30 @@ def test_login_rotation_survives_a_restart_of_web(
     assert role.stop() == 0
 
 
+def until_core_is_seen(web: Web, core: Role, web_role: Role, what: str) -> None:
+    """Wait for the web to report the core up; a timeout shows both processes' logs."""
+    try:
+        wait_until(lambda: web.health() == {"gateway_status": "unregistered"}, what=what)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n--- core (exit {core.process.poll()}) ---\n{core.output()[-3000:]}"
+            f"\n--- web ---\n{web_role.output()[-3000:]}"
+        ) from None
+
+
 def test_health_follows_a_core_process_sharing_the_database(
     database: Database, prefix: str, spawn: Callable[..., Role], tmp_path: Path
 ) -> None:
     env = database.env(prefix)
-    _, web = start_web(spawn, env, tmp_path)
+    web_role, web = start_web(spawn, env, tmp_path)
     assert web.health() == {"gateway_status": "disconnected"}
     core = start_core(spawn, env, tmp_path, "wacore")
-    wait_until(lambda: web.health() == {"gateway_status": "unregistered"}, what="core up")
+    until_core_is_seen(web, core, web_role, "core up")
     assert core.stop() == 0
     assert web.health() == {"gateway_status": "disconnected"}  # a graceful stop is seen at once
 
     core = start_core(spawn, env, tmp_path, "wacore")
-    wait_until(lambda: web.health() == {"gateway_status": "unregistered"}, what="core back")
+    until_core_is_seen(web, core, web_role, "core back")
     store = shared_store(database, prefix, tmp_path)
     register(store)
     store.close()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 
 CONFIG = """deployment:
   name: {name}
@@ -98,7 +98,7 @@ def stack(
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("ops")
     name = f"it-ops-{request.param}"
-    ports = [free_port() for _ in range(4)]
+    ports = free_ports(4)
     (workdir / "onprem.yaml").write_text(
         CONFIG.format(
             name=name, db=request.param, web=ports[0], relay=ports[1], exporter=ports[2], prom=ports[3]

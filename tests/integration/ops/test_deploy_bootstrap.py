@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 from tests.integration.ops.conftest import CONFIG, Stack, vname_cert
 
 BOOTSTRAP = """bootstrap:
@@ -26,7 +26,7 @@ BOOTSTRAP = """bootstrap:
 def booted(tmp_path_factory: pytest.TempPathFactory, stack_images: None) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("ops-boot")
     name = "it-ops-boot"
-    ports = [free_port() for _ in range(4)]
+    ports = free_ports(4)
     config = CONFIG.format(
         name=name, db="mysql", web=ports[0], relay=ports[1], exporter=ports[2], prom=ports[3]
     )

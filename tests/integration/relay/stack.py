@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, free_ports
 from tests.integration.ops.conftest import Stack, vname_cert
 
 SINK = Path(__file__).with_name("sink.py")
@@ -54,8 +54,8 @@ def relay_stack(
     """Deploy `name` (plus the `extra` YAML sections and `relay_extra` keys of `relay:`), verify its
     registration and start the sink (`<name>-sink`, alias `sink`, logging what it receives); yields the
     stack and its Prometheus port. Takes everything down afterwards."""
-    web, exporter, prom = (free_port() for _ in range(3))
-    relay = free_port_run(4)  # room for relay replicas, one host port each
+    web, exporter, prom = free_ports(3)
+    relay = free_port_run(4, avoid={web, exporter, prom})  # room for relay replicas, one port each
     config = CONFIG.format(
         name=name, web=web, relay=relay, exporter=exporter, prom=prom, phone=phone, relay_extra=relay_extra
     )
@@ -92,11 +92,11 @@ def received(sink: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free loopback ports."""
+def free_port_run(count: int, avoid: set[int]) -> int:
+    """The first of `count` consecutive free loopback ports, none of them in `avoid`."""
     for _ in range(50):
         first = free_port()
-        if first + count > 65535:
+        if first + count > 65535 or avoid & set(range(first, first + count)):
             continue
         try:
             for port in range(first, first + count):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, free_ports
 from tests.integration.remote.isolated_host import isolated_host
 
 SSHD = Path("/usr/sbin/sshd")
@@ -79,7 +79,7 @@ def onprem(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def remote_config(tmp_path: Path, address: str, key: Path, name: str, known_hosts: Path) -> None:
-    web, relay, exporter, prom = (free_port() for _ in range(4))
+    web, relay, exporter, prom = free_ports(4)
     (tmp_path / "onprem.yaml").write_text(
         f"deployment:\n  name: {name}\n  timeout_seconds: 240\n"
         f"hosts:\n  - name: remote\n    address: ssh://{address}\n"
