@@ -49,7 +49,8 @@ class DeployResult:
 
 
 def published_web(loaded: LoadedConfig) -> tuple[str, int]:
-    """The web endpoint's address and port as published on the engine's host (loopback for `0.0.0.0`)."""
+    """The web endpoint's address and port as published on the engine's host (loopback when it is
+    published on every address)."""
     address = ipaddress.ip_address(loaded.settings.network.bind_address)
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")

@@ -6,6 +6,7 @@ Runs inside the project image on the stack's network (the relay reaches it as ht
 import base64
 import http.server
 import json
+import socket
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,4 +26,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()  # noqa: S104 - in a container
+# The container's own address on the stack's network (where the alias `sink` points), not every address.
+http.server.ThreadingHTTPServer((socket.gethostbyname(socket.gethostname()), 8080), Handler).serve_forever()
