@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import socket
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,21 @@ def split_listen(value: str) -> tuple[str, int]:
     if match["v6"]:
         ipaddress.IPv6Address(host)  # raises ValueError
     return host, port
+
+
+CONTAINER_HOST = "container"
+
+
+def listen_hosts(host: str) -> list[str]:
+    """The addresses a listen HOST binds. `container` means this container's own addresses on its
+    networks plus loopback (where its health check connects), rather than every address there is."""
+    if host != CONTAINER_HOST:
+        return [host]
+    try:
+        _, _, addresses = socket.gethostbyname_ex(socket.gethostname())
+    except OSError:
+        addresses = []
+    return sorted({*addresses, "127.0.0.1"})
 
 
 def parse_section(model: type[M], section: str, data: Any, origin: str) -> M:

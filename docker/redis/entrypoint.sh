@@ -6,7 +6,7 @@ set -eu
 umask 077
 conf=/run/redis/redis.conf
 {
-  echo "bind 0.0.0.0"
+  echo "bind $(hostname -i) 127.0.0.1"  # its address on the stack network, and loopback for the health check
   echo "protected-mode yes"
   echo "port 6379"
   echo "dir /data"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from onprem.emulator.context import Clock
 from onprem.emulator.store import Store, StoreError
+from onprem.sidecar import listen_hosts
 
 log = logging.getLogger("onprem.emulator.core")
 
@@ -122,7 +123,7 @@ class CoreNode:
 
         bound = []
         for port in ports:
-            server = await asyncio.start_server(handle, host, port, limit=_MAX_HEAD)
+            server = await asyncio.start_server(handle, listen_hosts(host), port, limit=_MAX_HEAD)
             self._servers.append(server)
             bound.append(int(server.sockets[0].getsockname()[1]))
         return bound

@@ -29,6 +29,7 @@ from onprem.emulator.store import Store
 from onprem.emulator.tls import ensure_certificates, server_ssl_context, uploaded_certificate
 from onprem.emulator.web import create_app
 from onprem.errors import ConfigError, StateError
+from onprem.sidecar import listen_hosts
 
 log = logging.getLogger("onprem.emulator")
 
@@ -144,7 +145,8 @@ async def serve_web(env: EmulatorEnv, store: Store, placement: Placement, *, hos
     stop = _stop_on_signals()
     try:
         try:
-            await web.TCPSite(runner, host, port, ssl_context=server_ssl_context(paths)).start()
+            for address in listen_hosts(host):
+                await web.TCPSite(runner, address, port, ssl_context=server_ssl_context(paths)).start()
         except OSError as exc:
             raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         log.info("web serving https://%s:%d (CA %s)", host, port, paths.ca)

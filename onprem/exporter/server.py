@@ -20,7 +20,7 @@ from onprem.exporter.collect import Scraper
 from onprem.exporter.settings import ExporterSettings
 from onprem.exporter.transport import AiohttpTransport, Transport
 from onprem.exporter.upstream import Credentials, UpstreamClient
-from onprem.sidecar import split_listen
+from onprem.sidecar import listen_hosts, split_listen
 
 log = logging.getLogger(__name__)
 # The text format generate_latest writes (prometheus_client's CONTENT_TYPE_LATEST moved on to 1.0.0).
@@ -90,7 +90,8 @@ async def serve(settings: ExporterSettings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        for address in listen_hosts(host):
+            await web.TCPSite(runner, address, port, reuse_address=True).start()
         log.info("exporter serving http://%s:%d/metrics for %s", host, port, settings.upstream_url)
         # Start-up objects (modules, pydantic schemas) never die: keep them out of the cyclic GC's full
         # collections, which otherwise land inside scrapes as multi-millisecond pauses.

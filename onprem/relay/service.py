@@ -25,7 +25,7 @@ from onprem.relay.secretfiles import RelaySecrets, load_secrets
 from onprem.relay.server import RelayApp
 from onprem.relay.settings import RelaySettings, TlsSettings
 from onprem.relay.store import SqliteStore, Store, StoreError
-from onprem.sidecar import run_server
+from onprem.sidecar import listen_hosts, run_server
 
 log = logging.getLogger("onprem.relay")
 GC_GEN0_THRESHOLD = 100_000
@@ -156,9 +156,9 @@ class Relay:
             handle_signals=False,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=tls, backlog=1024)
         try:
-            await site.start()
+            for address in listen_hosts(host):
+                await web.TCPSite(self._runner, address, port, ssl_context=tls, backlog=1024).start()
         except OSError as exc:
             await self.stop()
             raise RelayStartError(f"relay: cannot listen on {host}:{port} ({exc.strerror})") from None

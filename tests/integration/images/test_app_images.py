@@ -40,7 +40,7 @@ def test_emulator_image_launches_its_role_on_all_interfaces(
         f" && PATH=/tmp/fake:$PATH {BIN}/launch_within_docker.sh"
     )
     done = docker("run", "--rm", image, "sh", "-c", script)
-    assert done.stdout.strip() == f"emulator {role} --host 0.0.0.0"
+    assert done.stdout.strip() == f"emulator {role} --host container"
 
 
 def test_wait_on_scripts_exec_the_command_when_the_database_accepts_connections(sandbox: Sandbox) -> None:
