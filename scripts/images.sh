@@ -4,15 +4,25 @@
 #   scripts/images.sh                      all images
 #   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator mysql postgres prometheus redis (db = mysql
 #                                          postgres; emulator implies onprem)
+#   IMAGES="onprem/mysql:8.0 onprem-emulator/web:v2.57.2" scripts/images.sh
+#                                          image names, as a rendered stack names them: each one this script
+#                                          builds is built (an emulator image of any vX.Y.Z); any other name
+#                                          (a real client's registry, a foreign tag) is skipped with a log line
+#
+# The emulator images come in several client versions (EMULATOR_VERSIONS) that differ only in an env var
+# and a label (ONPREM_EMULATOR_VERSION, org.onprem.emulator.version): the same code plays each version,
+# and the version decides the database schema it runs on.
 #
 # Idempotent and quiet on success: every image carries a label with a hash of its inputs (Dockerfile,
 # context files, build args, parent image id) and is skipped when that hash is unchanged. The project is
 # installed from a wheelhouse built on the host (build/wheelhouse), because pip inside a build cannot
 # reach PyPI here; the same wheelhouse is what an air-gapped site carries.
 #
-# Env: BASE_IMAGE (skip the base decision), ONPREM_VERSION (default: pyproject), EMULATOR_VERSION
-# (default v2.57.2), PULL_TIMEOUT (seconds per pull attempt, default 120), NO_CACHE=1 (rebuild all from
-# scratch), IMAGES_LOG_DIR (where a failed step's log is kept, default build/logs).
+# Env: BASE_IMAGE (skip the base decision), ONPREM_VERSION (default: pyproject), EMULATOR_VERSIONS (the
+# client versions the `emulator` keyword builds, default "v2.53.2 v2.57.2"; EMULATOR_VERSION, one version,
+# is still read when EMULATOR_VERSIONS is unset), PULL_TIMEOUT (seconds per pull attempt, default 120),
+# NO_CACHE=1 (rebuild all from scratch), IMAGES_LOG_DIR (where a failed step's log is kept, default
+# build/logs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +31,11 @@ cd "$ROOT"
 LABEL=org.onprem.inputs
 PY_TARGET=3.11                      # the Python of python:3.11-slim and of Debian bookworm
 LOCAL_BASE=onprem-base:bookworm
-EMULATOR_VERSION=${EMULATOR_VERSION:-v2.57.2}
+EMULATOR_VERSIONS=${EMULATOR_VERSIONS:-${EMULATOR_VERSION:-v2.53.2 v2.57.2}}
+MYSQL_IMAGE=onprem/mysql:8.0
+POSTGRES_IMAGE=onprem/postgres:15
+PROMETHEUS_IMAGE=onprem/prometheus:2.42
+REDIS_IMAGE=onprem/redis:7
 PULL_TIMEOUT=${PULL_TIMEOUT:-120}
 NO_CACHE=${NO_CACHE:-}              # non-empty: rebuild every image from scratch (docker build --no-cache)
 BUILD_DIR=$ROOT/build
@@ -203,15 +217,23 @@ build_onprem() {
   rm -rf "$ctx"
 }
 
+# EMULATOR_BUILDS: " role:version ..." pairs (role core or web), filled from IMAGES.
+EMULATOR_BUILDS=""
+add_emulator() {
+  [[ " $EMULATOR_BUILDS " == *" $1:$2 "* ]] || EMULATOR_BUILDS+=" $1:$2"
+}
+
+# Every version shares the parent and the layers of docker/emulator; only the version's env and label differ.
 build_emulator() {
-  local role tag hash parent
+  local build role version tag hash parent
   parent=$(image_id "$ONPREM_IMAGE") || die "$ONPREM_IMAGE is missing"
-  for role in core web; do
-    if [ "$role" = core ]; then tag=onprem-emulator/coreapp:$EMULATOR_VERSION
-    else tag=onprem-emulator/web:$EMULATOR_VERSION; fi
-    hash=$( { echo "$role $parent"; hash_paths docker/emulator; } | sha)
+  for build in $EMULATOR_BUILDS; do
+    role=${build%%:*} version=${build#*:}
+    if [ "$role" = core ]; then tag=onprem-emulator/coreapp:$version
+    else tag=onprem-emulator/web:$version; fi
+    hash=$( { echo "$role $version $parent"; hash_paths docker/emulator; } | sha)
     build_image "$tag" "$hash" docker/emulator/Dockerfile docker/emulator \
-      --build-arg "ONPREM_IMAGE=$ONPREM_IMAGE" --build-arg "ROLE=$role"
+      --build-arg "ONPREM_IMAGE=$ONPREM_IMAGE" --build-arg "ROLE=$role" --build-arg "VERSION=$version"
   done
 }
 
@@ -233,18 +255,56 @@ build_debian() {
 
 wanted() { [[ " $WANT " == *" $1 "* ]]; }
 
+skip() { log "not built here: $1 ($2)"; }
+
+# want_name NAME: what to build for an image name, as a rendered stack names it; other names are skipped.
+want_name() {
+  local name=$1 role version
+  case "$name" in
+    "$MYSQL_IMAGE") WANT+=" mysql" ;;
+    "$POSTGRES_IMAGE") WANT+=" postgres" ;;
+    "$PROMETHEUS_IMAGE") WANT+=" prometheus" ;;
+    "$REDIS_IMAGE") WANT+=" redis" ;;
+    onprem/onprem:*)
+      version=$(project_version)
+      if [ "${name#*:}" = "$version" ]; then WANT+=" onprem"
+      else skip "$name" "this checkout builds onprem/onprem:$version"; fi ;;
+    onprem-emulator/coreapp:*|onprem-emulator/web:*)
+      role=${name%%:*} version=${name#*:}
+      role=${role#onprem-emulator/}
+      [ "$role" = coreapp ] && role=core
+      if [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+        WANT+=" onprem emulator"
+        add_emulator "$role" "$version"
+      else
+        skip "$name" "an emulator tag is a client version such as v2.57.2"
+      fi ;;
+    *) skip "$name" "not an image this project builds" ;;
+  esac
+}
+
 main() {
-  local item
+  local item version
   WANT=""
   for item in ${IMAGES:-onprem emulator mysql postgres prometheus redis}; do
     case "$item" in
       onprem|mysql|postgres|prometheus|redis) WANT+=" $item" ;;
-      emulator) WANT+=" onprem emulator" ;;
+      emulator)
+        WANT+=" onprem emulator"
+        for version in $EMULATOR_VERSIONS; do
+          [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+            || die "EMULATOR_VERSIONS: '$version' is not a client version such as v2.57.2"
+          add_emulator core "$version"
+          add_emulator web "$version"
+        done ;;
       db) WANT+=" mysql postgres" ;;
-      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db)" ;;
+      */*|*:*) want_name "$item" ;;
+      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db," \
+           "or an image name such as onprem-emulator/web:v2.57.2)" ;;
     esac
   done
   WANT="$WANT "
+  [ -n "${WANT// /}" ] || return 0  # only names built elsewhere
   command -v docker >/dev/null 2>&1 || die "the docker CLI is missing (make engine)"
   timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers (make engine)"
   # No buildx here: an inherited DOCKER_BUILDKIT=1 would make `docker build` fail outright.
@@ -258,10 +318,10 @@ main() {
   # the background meanwhile (mostly apt downloads). An early exit still waits for them: no orphans.
   local pids=() pid failed=0
   trap 'wait' EXIT
-  if wanted mysql; then (build_db onprem/mysql:8.0 mysql:8.0 docker/mysql) & pids+=($!); fi
-  if wanted postgres; then (build_db onprem/postgres:15 postgres:15 docker/postgres) & pids+=($!); fi
-  if wanted prometheus; then (build_debian onprem/prometheus:2.42 docker/prometheus) & pids+=($!); fi
-  if wanted redis; then (build_debian onprem/redis:7 docker/redis) & pids+=($!); fi
+  if wanted mysql; then (build_db "$MYSQL_IMAGE" mysql:8.0 docker/mysql) & pids+=($!); fi
+  if wanted postgres; then (build_db "$POSTGRES_IMAGE" postgres:15 docker/postgres) & pids+=($!); fi
+  if wanted prometheus; then (build_debian "$PROMETHEUS_IMAGE" docker/prometheus) & pids+=($!); fi
+  if wanted redis; then (build_debian "$REDIS_IMAGE" docker/redis) & pids+=($!); fi
   if wanted onprem; then build_onprem; fi
   if wanted emulator; then build_emulator; fi
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done

@@ -1,8 +1,9 @@
 """The core role: a heartbeat in the shared database and listeners on the coreapp ports.
 
-Each core process writes its heartbeat row every `interval` seconds; the web role reads those rows to
-report health. The ports (6250 messaging, 6251 contacts, 6252 control, 6253 healthcheck) answer any
-request with a small HTTP 200, enough for TCP and HTTP liveness probes. On stop the node marks itself
+Each core process writes its heartbeat row (with its client version, from schema 4) every `interval`
+seconds; the web role reads those rows to report health. The ports (6250 messaging, 6251 contacts,
+6252 control, 6253 healthcheck) answer any request with a small HTTP 200 naming the node, its role and
+version, enough for TCP and HTTP liveness probes. On stop the node marks itself
 down at once rather than letting its heartbeat go stale.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onprem.emulator.context import Clock
-from onprem.emulator.store import Store, StoreError
+from onprem.emulator.store import ClientStateError, Store
 from onprem.sidecar import listen_hosts
 
 log = logging.getLogger("onprem.emulator.core")
@@ -30,11 +31,12 @@ _MAX_HEAD = 64 * 1024
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    """How this core node appears in health: `<hostname>:<container-id>` and its kind."""
+    """How this core node appears in health: `<hostname>:<container-id>`, its kind and client version."""
 
     hostname: str
     container_id: str
     kind: str  # "master" or "coreapp"
+    version: str = ""
 
     @property
     def node_id(self) -> str:
@@ -110,13 +112,15 @@ class CoreNode:
                 ident.kind,
                 started_at=self._started_at,
                 now=self._clock(),
+                version=ident.version,
             )
-        except StoreError as exc:
+        except ClientStateError as exc:
             log.warning("heartbeat not recorded: %s", exc)
 
     async def listen(self, host: str, ports: Sequence[int]) -> list[int]:
         """Open the listeners; returns the bound ports (useful with port 0). Raises OSError."""
-        body = json.dumps({"node": self._identity.node_id, "role": self._identity.kind}).encode()
+        ident = self._identity
+        body = json.dumps({"node": ident.node_id, "role": ident.kind, "version": ident.version}).encode()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await _answer(reader, writer, body)
@@ -130,7 +134,8 @@ class CoreNode:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Heartbeat until `stop` is set, then mark the node down and close the listeners."""
-        log.info("core node %s (%s) up", self._identity.node_id, self._identity.kind)
+        ident = self._identity
+        log.info("core node %s (%s, client %s) up", ident.node_id, ident.kind, ident.version or "unknown")
         try:
             while not stop.is_set():
                 await self.beat()
@@ -141,6 +146,6 @@ class CoreNode:
                 server.close()
             try:
                 await asyncio.to_thread(self._store.mark_stopped, self._identity.node_id, self._clock())
-            except StoreError as exc:
+            except ClientStateError as exc:
                 log.warning("could not mark the node stopped: %s", exc)
             log.info("core node %s stopped", self._identity.node_id)

@@ -83,6 +83,20 @@ class Dialect:
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
         )
 
+    def columns(self) -> str:
+        """A query (one parameter: a table name) whose rows name that table's columns, first field."""
+        if self.engine == "SQLITE":
+            return "SELECT name FROM pragma_table_info(?)"
+        if self.engine == "MYSQL":
+            return self.sql(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+            )
+        return self.sql(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?"
+        )
+
 
 def open_sqlite(path: Path) -> Connection:
     """Open (creating) a SQLite state file in autocommit + WAL mode, usable from worker threads."""

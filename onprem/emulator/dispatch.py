@@ -31,7 +31,7 @@ from onprem.emulator.api.settings import effective
 from onprem.emulator.context import Clock
 from onprem.emulator.msgstore import WINDOW_SECONDS, Callback, Message, MessagingStore
 from onprem.emulator.rules import NEXT_STATUS, TERMINAL, notify, status_payload
-from onprem.emulator.store import Store, StoreError
+from onprem.emulator.store import ClientStateError, Store
 
 log = logging.getLogger("onprem.emulator.core")
 
@@ -175,7 +175,7 @@ class Dispatcher:
                 busy = 0
                 try:
                     busy = await self.step()
-                except StoreError as exc:
+                except ClientStateError as exc:
                     log.warning("core work paused: %s", exc)
                 if not busy:
                     with contextlib.suppress(asyncio.TimeoutError):

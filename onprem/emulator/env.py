@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from onprem.emulator.versions import NEWEST_VERSION, ClientVersion
 from onprem.errors import ConfigError
 
 Engine = Literal["MYSQL", "PGSQL", "SQLITE"]
 
 DEFAULT_DATA_DIR = "/usr/local/waent/data"
 DEFAULT_MEDIA_DIR = "/usr/local/wamedia"
-DEFAULT_VERSION = "v2.57.2"
+DEFAULT_VERSION = NEWEST_VERSION
 DEFAULT_CORE_PORTS = (6250, 6251, 6252, 6253)
 DEFAULT_DB_WAIT_SECONDS = 120.0
 API_KEY_LENGTH = (12, 128)  # documented bounds of WA_API_KEY
@@ -74,7 +75,13 @@ class EmulatorEnv:
     data_dir: str | None = None
     container_id: str = ""
     db_wait_seconds: float = DEFAULT_DB_WAIT_SECONDS
-    version: str = DEFAULT_VERSION
+    version: str = DEFAULT_VERSION  # normalised: v2.57.2
+    db_upgrade: bool = False
+
+    @property
+    def client(self) -> ClientVersion:
+        """The client version this process plays (it decides the database schema)."""
+        return ClientVersion.parse(self.version)
 
 
 def _flag(environ: Mapping[str, str], name: str, problems: list[str]) -> bool:
@@ -164,6 +171,13 @@ def parse_env(environ: Mapping[str, str], *, default_hostname: str = "localhost"
         else:
             if status_delay < 0:
                 problems.append("ONPREM_EMULATOR_STATUS_DELAY: must not be negative")
+    version = DEFAULT_VERSION
+    raw_version = environ.get("ONPREM_EMULATOR_VERSION", "").strip()
+    if raw_version:
+        try:
+            version = str(ClientVersion.parse(raw_version))
+        except ValueError as exc:
+            problems.append(f"ONPREM_EMULATOR_VERSION: {exc}")
     parsed = EmulatorEnv(
         db=db,
         hostname=environ.get("HOSTNAME", "").strip() or default_hostname,
@@ -182,7 +196,8 @@ def parse_env(environ: Mapping[str, str], *, default_hostname: str = "localhost"
         data_dir=environ.get("ONPREM_EMULATOR_DATA_DIR") or None,
         container_id=environ.get("ONPREM_EMULATOR_CONTAINER_ID", "").strip(),
         db_wait_seconds=wait,
-        version=environ.get("ONPREM_EMULATOR_VERSION", "").strip() or DEFAULT_VERSION,
+        version=version,
+        db_upgrade=_flag(environ, "WA_DB_UPGRADE", problems),
     )
     if problems:
         raise ConfigError(problems)

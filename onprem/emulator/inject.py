@@ -23,7 +23,7 @@ def inject_inbound(
 ) -> str:
     """Record a text message from `sender` to the registered number; returns its message id.
 
-    Raises InjectError for an invalid sender or text, or while no number is registered; StoreError
+    Raises InjectError for an invalid sender or text, or while no number is registered; ClientStateError
     when the database fails.
     """
     wa_id = wa_id_of(sender)

@@ -4,7 +4,7 @@ Web inserts messages and inbound events; core moves outbound messages through th
 delivers the queued callbacks. Everything a step changes (a status and the callback announcing it)
 is written in one transaction, guarded by the row's previous state, so several core nodes can work
 the same tables without announcing anything twice. Counters are keyed by node and labels; they feed
-`/v1/stats/app`. Every method blocks and may raise StoreError.
+`/v1/stats/app`. Every method blocks and may raise ClientStateError.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from onprem.emulator.dispatch import Dispatcher
 from onprem.emulator.env import DEFAULT_DATA_DIR, DEFAULT_MEDIA_DIR, EmulatorEnv
 from onprem.emulator.envelope import Meta
 from onprem.emulator.passwords import hash_password
+from onprem.emulator.schema import SchemaReport, prepare, summary
 from onprem.emulator.store import Store
 from onprem.emulator.tls import ensure_certificates, server_ssl_context, uploaded_certificate
 from onprem.emulator.web import create_app
@@ -83,22 +84,55 @@ def media_dir(env: EmulatorEnv, placement: Placement) -> Path:
     return placement.data_dir / "media"
 
 
-def open_store(env: EmulatorEnv, placement: Placement, *, wait_seconds: float) -> Store:
-    """Connect to (creating) the database and its tables, waiting up to `wait_seconds` for the server.
-
-    Raises DatabaseUnavailable (a StateError) when it stays unreachable.
-    """
-    connect, prepare = server_connector(env.db, placement.sqlite_path)
+def _open(
+    env: EmulatorEnv, placement: Placement, *, wait_seconds: float, upgrade: bool
+) -> tuple[Store, SchemaReport]:
+    connect, prepare_db = server_connector(env.db, placement.sqlite_path)
     what = str(placement.sqlite_path) if env.db.engine == "SQLITE" else env.db.describe()
-    first: list[Connection] = [connect_with_retry(prepare, connect, what=what, wait_seconds=wait_seconds)]
+    first: list[Connection] = [connect_with_retry(prepare_db, connect, what=what, wait_seconds=wait_seconds)]
 
     def reuse_then_connect() -> Connection:
         return first.pop() if first else connect()
 
-    store = Store(reuse_then_connect, dialect_for(env.db))
-    store.ensure_schema(admin_password_hash=hash_password(DEFAULT_ADMIN_PASSWORD), now=time.time())
-    log.info("state in %s", what)
-    return store
+    client = env.client
+    store = Store(reuse_then_connect, dialect_for(env.db), schema=client.schema)
+    try:
+        report = prepare(
+            store,
+            client,
+            upgrade=upgrade,
+            admin_password_hash=hash_password(DEFAULT_ADMIN_PASSWORD),
+            now=time.time(),
+        )
+    except BaseException:
+        store.close()
+        raise
+    fresh = ", created" if report.action == "created" else ""
+    log.info("state in %s (schema %d%s, client %s)", what, report.after, fresh, client)
+    return store, report
+
+
+def open_store(env: EmulatorEnv, placement: Placement, *, wait_seconds: float) -> Store:
+    """Connect to (creating) the database, waiting up to `wait_seconds` for the server, and check that
+    its schema is this client's (`schema.prepare`: a fresh database is created at it).
+
+    Raises DatabaseUnavailable when it stays unreachable, SchemaMismatch when its schema is older or
+    newer than this client's (both StateErrors, exit code 6).
+    """
+    return _open(env, placement, wait_seconds=wait_seconds, upgrade=False)[0]
+
+
+def upgrade_database(env: EmulatorEnv, placement: Placement, *, wait_seconds: float) -> SchemaReport:
+    """The one-shot upgrade (`WA_DB_UPGRADE=1`): bring the database to this client's schema, keeping
+    every row, log what was done, and return without serving. A current database is left as it is.
+
+    Raises DatabaseUnavailable, or SchemaMismatch for a schema newer than this client's.
+    """
+    log.info("database upgrade for client %s (WA_DB_UPGRADE=1)", env.version)
+    store, report = _open(env, placement, wait_seconds=wait_seconds, upgrade=True)
+    store.close()
+    log.info("%s", summary(report, env.client))
+    return report
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -161,7 +195,8 @@ def core_identity(env: EmulatorEnv) -> NodeIdentity:
     """This node's name in health: COREAPP_HOSTNAME (else the hostname) and the container id."""
     hostname = env.coreapp_hostname or env.hostname
     cid = env.container_id or container_id(fallback=env.hostname)
-    return NodeIdentity(hostname=hostname, container_id=cid, kind="master" if env.master_node else "coreapp")
+    kind = "master" if env.master_node else "coreapp"
+    return NodeIdentity(hostname=hostname, container_id=cid, kind=kind, version=env.version)
 
 
 async def serve_core(env: EmulatorEnv, store: Store, *, host: str, ports: Sequence[int]) -> None:

@@ -4,9 +4,11 @@ Tables: `settings` (key -> JSON text: registration state, shard count, sunset fl
 settings overrides, two-step PIN hashes, webhook CA), `users` (password hashes, never plaintext),
 `tokens` (SHA-256 of opaque bearer tokens), `nodes` (one heartbeat row per core process), and the
 messaging tables `msgstore.py` works on (`messages`, `windows`, `callbacks`, `counters`) plus `media`.
+`schema.py` creates and upgrades them; a store works at the schema it is given (its client's), which
+decides the columns it reads and writes.
 Times are epoch seconds passed in by the caller, so tests drive them with a fake clock. One
 connection, guarded by a lock, is reopened once when the server has dropped it (a database restart);
-other driver errors propagate as StoreError.
+other driver errors propagate as ClientStateError.
 """
 
 from __future__ import annotations
@@ -22,38 +24,15 @@ from typing import Any, TypeVar
 
 from onprem.emulator.dbconnect import Connection, Cursor, Dialect
 from onprem.emulator.stats import DbRequestStats
+from onprem.emulator.versions import NEWEST_SCHEMA, NODE_VERSIONS_SINCE
 from onprem.errors import StateError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
 DEFAULT_ADMIN = "admin"
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS settings (k VARCHAR(191) PRIMARY KEY, v TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS users (username VARCHAR(64) PRIMARY KEY, password_hash VARCHAR(255) NOT NULL,"
-    " role VARCHAR(16) NOT NULL, must_change INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS tokens (token_hash CHAR(64) PRIMARY KEY, username VARCHAR(64) NOT NULL,"
-    " expires_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR(191) PRIMARY KEY, hostname VARCHAR(191) NOT NULL,"
-    " kind VARCHAR(16) NOT NULL, started_at DOUBLE PRECISION NOT NULL,"
-    " last_seen DOUBLE PRECISION NOT NULL, stopped INTEGER NOT NULL)",
-    # Messaging (see msgstore.py): outbound/inbound messages, 24h windows, the callback queue, counters.
-    "CREATE TABLE IF NOT EXISTS messages (id VARCHAR(64) PRIMARY KEY, direction VARCHAR(8) NOT NULL,"
-    " peer VARCHAR(32) NOT NULL, node VARCHAR(191) NOT NULL, status VARCHAR(16) NOT NULL,"
-    " created_at DOUBLE PRECISION NOT NULL, next_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS windows (wa_id VARCHAR(32) PRIMARY KEY, last_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS callbacks (id VARCHAR(64) PRIMARY KEY, node VARCHAR(191) NOT NULL,"
-    " kind VARCHAR(32) NOT NULL, payload TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
-    " attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS media (id VARCHAR(64) PRIMARY KEY, mime_type VARCHAR(255) NOT NULL,"
-    " sha256 CHAR(64) NOT NULL, size BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS counters (k CHAR(40) PRIMARY KEY, node VARCHAR(191) NOT NULL,"
-    " name VARCHAR(64) NOT NULL, labels VARCHAR(255) NOT NULL, value DOUBLE PRECISION NOT NULL)",
-)
 
-
-class StoreError(StateError):
+class ClientStateError(StateError):
     """The database failed an operation (unreachable, or an unexpected driver error). Exit code 6."""
 
 
@@ -75,6 +54,7 @@ class Node:
     started_at: float
     last_seen: float
     stopped: bool
+    version: str = ""  # the client version it runs ("" before schema 4, or not recorded)
 
 
 @dataclass(frozen=True)
@@ -101,14 +81,19 @@ class Registration:
 
 
 class Store:
-    """Typed operations on the emulator's tables. Thread-safe; every method may raise StoreError.
+    """Typed operations on the emulator's tables. Thread-safe; every method may raise ClientStateError.
 
-    `db_requests` counts every operation (one `execute`) as succeeded or failed, with its duration.
+    `schema` is the schema version the store's tables are at (its client's; `schema.py` checks that
+    the database agrees). `db_requests` counts every operation (one `execute`) as succeeded or failed,
+    with its duration.
     """
 
-    def __init__(self, connect: Callable[[], Connection], dialect: Dialect) -> None:
+    def __init__(
+        self, connect: Callable[[], Connection], dialect: Dialect, *, schema: int = NEWEST_SCHEMA
+    ) -> None:
         self._connect = connect
         self._dialect = dialect
+        self.schema = schema
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self.db_requests = DbRequestStats()
@@ -129,7 +114,7 @@ class Store:
         started = time.perf_counter()
         try:
             result = self._attempt(work)
-        except StoreError:
+        except ClientStateError:
             self.db_requests.record(ok=False, duration_us=(time.perf_counter() - started) * 1e6)
             raise
         self.db_requests.record(ok=True, duration_us=(time.perf_counter() - started) * 1e6)
@@ -149,11 +134,12 @@ class Store:
                 except self._dialect.lost_connection as exc:
                     self._conn = None
                     if attempt == 2:
-                        raise StoreError(f"database connection lost: {exc.__class__.__name__}") from None
-                except StoreError:
+                        lost = f"database connection lost: {exc.__class__.__name__}"
+                        raise ClientStateError(lost) from None
+                except ClientStateError:
                     raise
                 except Exception as exc:
-                    raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from None
+                    raise ClientStateError(f"database error: {exc.__class__.__name__}: {exc}") from None
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -182,49 +168,6 @@ class Store:
 
     def _q(self, text: str) -> str:
         return self._dialect.sql(text)
-
-    # -- schema ---------------------------------------------------------------------------------
-
-    def ensure_schema(self, *, admin_password_hash: str, now: float) -> None:
-        """Create the tables and seed the default admin (admin/secret, change required) if missing.
-
-        Safe to run from several processes at once: creation races are retried.
-        """
-
-        def work(cur: Cursor) -> None:
-            serialise = self._dialect.engine == "PGSQL"
-            if serialise:
-                # Concurrent CREATE TABLE IF NOT EXISTS collides in PostgreSQL's catalog (pg_type):
-                # serialise schema creation across processes (the connection is in autocommit mode,
-                # so a session lock, released below).
-                cur.execute("SELECT pg_advisory_lock(7341007)")
-            try:
-                create(cur)
-            finally:
-                if serialise:
-                    cur.execute("SELECT pg_advisory_unlock(7341007)")
-
-        def create(cur: Cursor) -> None:
-            for statement in _SCHEMA:
-                cur.execute(statement)
-            cur.execute(
-                self._dialect.insert_ignore(
-                    "users", ("username", "password_hash", "role", "must_change", "updated_at")
-                ),
-                (DEFAULT_ADMIN, admin_password_hash, "ADMIN", 1, now),
-            )
-            cur.execute(
-                self._dialect.insert_ignore("settings", ("k", "v")), ("schema_version", str(SCHEMA_VERSION))
-            )
-
-        for attempt in range(3):
-            try:
-                self._run(work)
-                return
-            except StoreError:
-                # A creation race elsewhere (another engine's catalog) is retried.
-                if attempt == 2:
-                    raise
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -364,12 +307,16 @@ class Store:
 
     # -- core nodes -----------------------------------------------------------------------------
 
-    def heartbeat(self, node_id: str, hostname: str, kind: str, *, started_at: float, now: float) -> None:
-        """Record that core node `node_id` is alive at `now`."""
-        sql = self._dialect.upsert(
-            "nodes", ("node_id", "hostname", "kind", "started_at", "last_seen", "stopped"), "node_id"
-        )
-        self._run(lambda cur: cur.execute(sql, (node_id, hostname, kind, started_at, now, 0)))
+    def heartbeat(
+        self, node_id: str, hostname: str, kind: str, *, started_at: float, now: float, version: str = ""
+    ) -> None:
+        """Record that core node `node_id` (running client `version`) is alive at `now`."""
+        columns: tuple[str, ...] = ("node_id", "hostname", "kind", "started_at", "last_seen", "stopped")
+        values: tuple[object, ...] = (node_id, hostname, kind, started_at, now, 0)
+        if self.schema >= NODE_VERSIONS_SINCE:
+            columns, values = (*columns, "client_version"), (*values, version)
+        sql = self._dialect.upsert("nodes", columns, "node_id")
+        self._run(lambda cur: cur.execute(sql, values))
 
     def mark_stopped(self, node_id: str, now: float) -> None:
         """Record that core node `node_id` stopped on purpose: it is down from now on."""
@@ -380,11 +327,15 @@ class Store:
         )
 
     def nodes(self) -> list[Node]:
+        columns = "node_id, hostname, kind, started_at, last_seen, stopped"
+        if self.schema >= NODE_VERSIONS_SINCE:
+            columns += ", client_version"
+
         def work(cur: Cursor) -> list[Node]:
-            cur.execute("SELECT node_id, hostname, kind, started_at, last_seen, stopped FROM nodes")
+            cur.execute(f"SELECT {columns} FROM nodes")  # noqa: S608 (constant column names)
             return [
-                Node(str(n), str(h), str(k), float(s), float(seen), bool(stopped))
-                for n, h, k, s, seen, stopped in cur.fetchall()
+                Node(str(n), str(h), str(k), float(s), float(seen), bool(stopped), str(v[0]) if v else "")
+                for n, h, k, s, seen, stopped, *v in cur.fetchall()
             ]
 
         return self._run(work)

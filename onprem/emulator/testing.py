@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 from onprem.emulator.dbconnect import Dialect, open_sqlite
 from onprem.emulator.passwords import hash_password
+from onprem.emulator.schema import prepare
 from onprem.emulator.store import Registration, Store
+from onprem.emulator.versions import NEWEST_VERSION, ClientVersion
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: a fixed, readable origin for fake time
 
@@ -35,10 +37,26 @@ class FakeClock:
         self.now += seconds
 
 
-def sqlite_store(path: Path, *, now: float = START, admin_password: str = "secret") -> Store:  # noqa: S107
-    """A store on SQLite file `path` with its schema and the default admin (must change password)."""
-    store = Store(lambda: open_sqlite(path), Dialect("SQLITE"))
-    store.ensure_schema(admin_password_hash=hash_password(admin_password), now=now)
+def sqlite_store(
+    path: Path,
+    *,
+    now: float = START,
+    admin_password: str = "secret",  # noqa: S107
+    version: str = NEWEST_VERSION,
+    upgrade: bool = False,
+) -> Store:
+    """A store on SQLite file `path` as a client of `version` opens it: created at that version's
+    schema with the default admin (must change password), or checked (with `upgrade`, migrated).
+
+    Raises SchemaMismatch when the file's schema does not fit `version`.
+    """
+    client = ClientVersion.parse(version)
+    store = Store(lambda: open_sqlite(path), Dialect("SQLITE"), schema=client.schema)
+    try:
+        prepare(store, client, upgrade=upgrade, admin_password_hash=hash_password(admin_password), now=now)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -25,7 +25,7 @@ from onprem.emulator.envelope import (
     ApiFailure,
     error_body,
 )
-from onprem.emulator.store import Store, StoreError
+from onprem.emulator.store import ClientStateError, Store
 
 log = logging.getLogger("onprem.emulator.web")
 
@@ -64,7 +64,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         if exc.status < 400:
             raise
         return _failure_response(request, _from_http_exception(request, exc))
-    except StoreError as exc:
+    except ClientStateError as exc:
         log.error("%s %s: %s", request.method, request.path, exc)
         return _failure_response(request, ApiFailure(503, DATABASE_ERROR, "The database is unavailable."))
     except Exception:

@@ -18,7 +18,7 @@ from onprem.emulator.envelope import INVALID_PARAMETER, ApiFailure
 from onprem.emulator.health import FORGET_AFTER
 from onprem.emulator.msgstore import MessagingStore
 from onprem.emulator.stats import WebMetrics, app_stats, db_stats, prometheus_text
-from onprem.emulator.store import StoreError
+from onprem.emulator.store import ClientStateError
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEB_METRICS: web.AppKey[WebMetrics] = web.AppKey("onprem_emulator_web_metrics", WebMetrics)
@@ -70,7 +70,7 @@ async def stats_app(request: web.Request) -> web.Response:
     _format(request)
     try:
         app = await ctx.db(_app, ctx)
-    except StoreError:
+    except ClientStateError:
         app = {}  # the database is down: what is known without it (and counts this failure too)
     return _respond(request, "app", _with_db_requests(ctx, app), per_node=ctx.settings.multiconnect)
 

@@ -10,7 +10,7 @@ from onprem.emulator.dbconnect import Dialect
 from onprem.emulator.store import Store
 from onprem.emulator.testing import FakeClock
 
-IDENTITY = NodeIdentity("wacore", "0123456789ab", "coreapp")
+IDENTITY = NodeIdentity("wacore", "0123456789ab", "coreapp", "v2.57.2")
 
 
 def test_listeners_answer_http_and_bare_tcp_probes(store: Store, clock: FakeClock) -> None:
@@ -32,7 +32,7 @@ def test_listeners_answer_http_and_bare_tcp_probes(store: Store, clock: FakeCloc
     ports, answer = asyncio.run(main())
     assert len(set(ports)) == 4
     assert answer.startswith(b"HTTP/1.1 200 OK")
-    assert answer.endswith(b'{"node": "wacore:0123456789ab", "role": "coreapp"}')
+    assert answer.endswith(b'{"node": "wacore:0123456789ab", "role": "coreapp", "version": "v2.57.2"}')
 
 
 def test_run_heartbeats_then_marks_the_node_stopped(store: Store, clock: FakeClock) -> None:
@@ -42,12 +42,12 @@ def test_run_heartbeats_then_marks_the_node_stopped(store: Store, clock: FakeClo
         stop = asyncio.Event()
         task = asyncio.create_task(node.run(stop))
         await asyncio.sleep(0.05)
-        running = [n.stopped for n in store.nodes()]
+        running = [(n.stopped, n.version) for n in store.nodes()]
         stop.set()
         await task
-        return running + [n.stopped for n in store.nodes()]
+        return running + [(n.stopped, n.version) for n in store.nodes()]
 
-    assert asyncio.run(main()) == [False, True]
+    assert asyncio.run(main()) == [(False, "v2.57.2"), (True, "v2.57.2")]
 
 
 def test_a_database_outage_does_not_stop_the_heartbeat_loop(clock: FakeClock) -> None:

@@ -15,8 +15,10 @@ from onprem.emulator.dbconnect import (
     open_sqlite,
 )
 from onprem.emulator.passwords import hash_password, verify_password
-from onprem.emulator.store import Registration, Store, StoreError
+from onprem.emulator.schema import prepare
+from onprem.emulator.store import ClientStateError, Registration, Store
 from onprem.emulator.testing import FakeClock, sqlite_store
+from onprem.emulator.versions import NEWEST_VERSION, ClientVersion
 
 
 def test_schema_seeds_the_default_admin_who_must_change_password(store: Store) -> None:
@@ -32,7 +34,7 @@ def test_schema_creation_is_idempotent_and_keeps_a_changed_password(store: Store
     store.issue_token(
         "admin", "a" * 64, clock() + 10, new_password_hash=hash_password("Other-1pass"), now=clock()
     )
-    store.ensure_schema(admin_password_hash=hash_password("secret"), now=clock())
+    prepare(store, ClientVersion.parse(NEWEST_VERSION), upgrade=False, admin_password_hash="x", now=clock())
     admin = store.get_user("admin")
     assert admin is not None
     assert not admin.must_change
@@ -114,7 +116,7 @@ def test_driver_errors_become_store_errors(tmp_path: Path) -> None:
         raise RuntimeError("no server")
 
     store = Store(broken, Dialect("SQLITE"))  # type: ignore[arg-type]
-    with pytest.raises(StoreError, match="no server"):
+    with pytest.raises(ClientStateError, match="no server"):
         store.nodes()
 
 
