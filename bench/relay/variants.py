@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from onprem.relay import sqlite_ops as ops
 from onprem.relay.metrics import StoreGauges
-from onprem.relay.sqlite_ops import Delivery, NewEvent, Outcome
+from onprem.relay.store import Delivery, NewEvent, Outcome
+from onprem.relay.store import sqlite_sql as ops
 
 
 class NothingStore:

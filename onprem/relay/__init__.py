@@ -6,13 +6,13 @@ Modules, in the order a request meets them:
   server       aiohttp routes: /webhooks/onprem/<token>, /webhooks/cloud, /healthz, /metrics
   verify       X-Hub-Signature(-256), verify token and path token checks (pure, constant-time)
   payload      content type, gzip, JSON, shape and de-duplication key of a body (pure)
-  store        the Store interface and SQLite WAL group commit (one writer thread, one fsync per batch)
-  sqlite_ops   the schema and the SQL of every store operation
+  store/       durable store: records, the Store and DeadLetterAdmin protocols, open_store/open_admin;
+               SQLite WAL with group commit (embedded) or Redis Streams (replicas); see store/__init__.py
   delivery     the dispatcher: fan-out to endpoints, workers, the poller of due retries
   policy       backoff with jitter, Retry-After, 410, dead letters (pure)
   signing      Standard Webhooks signatures (pure)
   http1        the keep-alive HTTP/1.1 client deliveries use
   metrics      the relay's own Prometheus registry
   service      assembly and lifetime of a running relay
-  cli          `onprem relay serve | dlq list | replay`
+  cli          `onprem relay serve | dlq list | replay` (dead letters through open_admin, any backend)
 """

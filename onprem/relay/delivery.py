@@ -19,8 +19,7 @@ from onprem.relay.metrics import RelayMetrics
 from onprem.relay.policy import GONE, Attempt, RetryPolicy, decide
 from onprem.relay.settings import EndpointSettings
 from onprem.relay.signing import sign_headers
-from onprem.relay.sqlite_ops import DEAD, Delivery
-from onprem.relay.store import Store, StoreError
+from onprem.relay.store import DEAD, Delivery, RelayStoreError, Store
 
 log = logging.getLogger("onprem.relay")
 
@@ -124,7 +123,7 @@ class Dispatcher:
             if free > QUEUE_LIMIT // 4:
                 try:
                     claimed = await self._store.claim_due(min(free, CLAIM_LIMIT))
-                except StoreError:
+                except RelayStoreError:
                     claimed = []
                 if self._store.disabled != self._disabled:
                     self.refresh_disabled(self._store.disabled)
@@ -174,10 +173,10 @@ class Dispatcher:
             log.warning("relay: endpoint %s answered 410: disabled until `onprem relay replay`", name)
             self._disabled.add(name)
             self._metrics.endpoint_disabled.labels(name).set(1)
-            with contextlib.suppress(StoreError):
+            with contextlib.suppress(RelayStoreError):
                 await self._store.disable_endpoint(name, "410 gone: endpoint disabled")
         # On a store failure the lease runs out and the delivery is handed out again: at-least-once holds.
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(RelayStoreError):
             await self._store.record([outcome])
 
     def refresh_disabled(self, disabled: frozenset[str]) -> None:

@@ -6,7 +6,7 @@ import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from onprem.relay.sqlite_ops import DEAD, DELIVERED, PENDING, Delivery, Outcome
+from onprem.relay.store.records import DEAD, DELIVERED, PENDING, Delivery, Outcome
 
 GONE = 410
 

@@ -35,8 +35,7 @@ from onprem.relay.payload import (
 from onprem.relay.payload import parse_object as parse_json
 from onprem.relay.secretfiles import RelaySecrets
 from onprem.relay.settings import RelaySettings
-from onprem.relay.sqlite_ops import NewEvent
-from onprem.relay.store import Store, StoreError
+from onprem.relay.store import NewEvent, RelayStoreError, Store
 from onprem.relay.verify import SHA1_HEADER, SHA256_HEADER, Rejection, tokens_equal, verify_hub_signature
 from onprem.relay.verify import verify_subscription as check_subscription
 
@@ -110,14 +109,14 @@ class RelayApp:
         """200 when a probe write commits within 5 s, else 503."""
         try:
             await asyncio.wait_for(self._store.probe(), HEALTH_TIMEOUT)
-        except (TimeoutError, StoreError):
+        except (TimeoutError, RelayStoreError):
             return web.Response(status=503, text="store unavailable\n")
         return web.Response(text="ok\n")
 
     async def metrics(self, request: web.Request) -> web.Response:
         """The Prometheus exposition, with store gauges read just before."""
         # On failure serve the last known gauges: a scrape must not fail because the store is slow.
-        with contextlib.suppress(TimeoutError, StoreError):
+        with contextlib.suppress(TimeoutError, RelayStoreError):
             self._metrics.set_store_gauges(await asyncio.wait_for(self._store.gauges(), HEALTH_TIMEOUT))
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -191,7 +190,7 @@ class RelayApp:
         event = NewEvent(self._event_id(), source, self._clock(), body, key, leased)
         try:
             seq = await self._store.append(event)
-        except StoreError:
+        except RelayStoreError:
             self._metrics.rejected.labels("store_unavailable").inc()
             return web.Response(status=503, text="store unavailable\n")
         if seq is None:

@@ -12,11 +12,10 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
 
-from onprem.errors import ConfigError, OnpremError
+from onprem.errors import ConfigError, ServeError
 from onprem.relay.delivery import Dispatcher, Transport
 from onprem.relay.http1 import Http1Transport
 from onprem.relay.metrics import RelayMetrics
@@ -24,17 +23,15 @@ from onprem.relay.policy import RetryPolicy
 from onprem.relay.secretfiles import RelaySecrets, load_secrets
 from onprem.relay.server import RelayApp
 from onprem.relay.settings import RelaySettings, TlsSettings
-from onprem.relay.store import SqliteStore, Store, StoreError
+from onprem.relay.store import RelayStoreError, Store, open_store
 from onprem.sidecar import listen_hosts, run_server
 
 log = logging.getLogger("onprem.relay")
 GC_GEN0_THRESHOLD = 100_000
 
 
-class RelayStartError(OnpremError):
-    """The relay could not start: store unusable or address in use. Exit code 3."""
-
-    exit_code = 3
+class RelayStartError(ServeError):
+    """The relay could not start: store unusable or address in use. Exit code 7."""
 
 
 @dataclass
@@ -69,42 +66,6 @@ def retry_policy(settings: RelaySettings) -> RetryPolicy:
     )
 
 
-def lease_seconds(settings: RelaySettings) -> float:
-    """How long a handed-out delivery is withheld from other workers: the setting, else max(60 s, twice
-    the longest endpoint timeout)."""
-    if settings.store.lease_seconds is not None:
-        return settings.store.lease_seconds
-    return max(60.0, 2 * max((e.timeout_seconds for e in settings.delivery.endpoints), default=0.0))
-
-
-def default_store(settings: RelaySettings, seams: Seams, metrics: RelayMetrics) -> Store:
-    """The store the settings name: SQLite in data_dir (embedded), or Redis Streams (several replicas)."""
-    s = settings.store
-    names = [e.name for e in settings.delivery.endpoints]
-    if s.backend == "redis":
-        from onprem.relay.redis_store import RedisStore  # only relays using Redis import its client
-
-        return RedisStore(
-            s.redis,
-            names,
-            clock=seams.clock,
-            lease_seconds=lease_seconds(settings),
-            dedup_window_seconds=s.dedup_window_seconds,
-            retention_seconds=s.retention_seconds,
-            on_batch=metrics.commit_batch.observe,
-        )
-    return SqliteStore(
-        Path(s.data_dir),
-        names,
-        clock=seams.clock,
-        max_batch=s.max_batch,
-        lease_seconds=lease_seconds(settings),
-        dedup_window_seconds=s.dedup_window_seconds,
-        retention_seconds=s.retention_seconds,
-        on_batch=metrics.commit_batch.observe,
-    )
-
-
 class Relay:
     """One relay process's parts, started and stopped together."""
 
@@ -119,7 +80,9 @@ class Relay:
         self.metrics = RelayMetrics()
         self._seams = seams
         self.store: Store = (
-            store(self.metrics) if store is not None else default_store(settings, seams, self.metrics)
+            store(self.metrics)
+            if store is not None
+            else open_store(settings, clock=seams.clock, on_batch=self.metrics.commit_batch.observe)
         )
         self.dispatcher = Dispatcher(
             self.store,
@@ -143,7 +106,7 @@ class Relay:
         tls = ssl_context(self.settings.tls) if self.settings.tls is not None else None
         try:
             await self.store.open()
-        except StoreError as exc:
+        except RelayStoreError as exc:
             raise RelayStartError(f"relay: {exc}") from None
         self.dispatcher.start(self.store.disabled)
         self._purger = asyncio.create_task(self._purge_loop())
@@ -181,7 +144,7 @@ class Relay:
             await asyncio.sleep(self.settings.store.purge_interval_seconds)
             try:
                 deleted = await self.store.purge()
-            except StoreError as exc:
+            except RelayStoreError as exc:
                 log.warning("relay: purge failed: %s", exc)
             else:
                 if deleted:
@@ -197,7 +160,7 @@ async def serve_forever(
 ) -> None:
     """Run a relay until SIGTERM or SIGINT. Raises ConfigError (secrets, TLS) or RelayStartError.
 
-    `store` builds another Store than the SQLite default (the benchmarks compare variants this way).
+    `store` builds another Store than the one the settings name (the benchmarks compare variants this way).
     """
     secrets = load_secrets(settings)
     relay = Relay(settings, secrets, seams or Seams(), store)

@@ -152,7 +152,7 @@ class RelayProcess:
         code = "import sys; from onprem.cli import main; main(sys.argv[1:])"
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, "relay", "serve", "--config", str(self.config)],
+                [sys.executable, "-c", code, "relay", "serve", "--settings", str(self.config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

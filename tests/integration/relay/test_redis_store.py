@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,11 +13,18 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from onprem.relay.cli import relay
-from onprem.relay.redis_store import RedisStore
+from onprem.cli.relay import relay
 from onprem.relay.settings import RedisSettings
-from onprem.relay.sqlite_ops import DEAD, DELIVERED, PENDING, NewEvent, Outcome
-from onprem.relay.store import StoreError
+from onprem.relay.store import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    NewEvent,
+    Outcome,
+    RelayStoreError,
+)
+from onprem.relay.store.redis import RedisStore
+from onprem.relay.store.redis_admin import RedisAdmin
 from tests.integration.relay.redis_server import RedisServer
 from tests.unit.relay.conftest import Clock
 
@@ -47,6 +55,18 @@ def with_replicas(
             await two.close()
 
     return asyncio.run(scenario())
+
+
+@asynccontextmanager
+async def dead_letter_admin(server: RedisServer, clock: Clock) -> AsyncIterator[RedisAdmin]:
+    """What `dlq list` and `replay` use: its own connection, beside the replicas."""
+    settings = RedisSettings(url=server.url, password_file=str(server.password_file))
+    admin = RedisAdmin(settings, ["a", "b"], clock=clock)
+    await admin.open()
+    try:
+        yield admin
+    finally:
+        await admin.close()
 
 
 def test_appends_from_two_replicas_get_distinct_numbers_and_a_shared_dedup_window(
@@ -125,8 +145,9 @@ def test_outcomes_deliver_retry_and_dead_letter_then_replay_restores_a_fresh_bud
         not_yet = await two.claim_due(100)
         clock.now += 101
         retried = await two.claim_due(100)
-        dead = await two.list_dead(None, 10)
-        requeued = await two.replay("a", ["evt_2"])
+        async with dead_letter_admin(redis_server, clock) as dlq:
+            dead = await dlq.list_dead(None, 10)
+            requeued = await dlq.replay("a", ["evt_2"])
         again = await two.claim_due(100)
         return {
             "claimed": sorted(a),
@@ -162,15 +183,17 @@ def test_a_410_dead_letters_in_flight_deliveries_and_replay_re_enables_for_every
         await one.append(event(2, clock))  # arrives while a is disabled: waits unread
         while_disabled = [(d.seq, d.endpoint) for d in await two.claim_due(100)]
         seen_disabled = two.disabled
-        requeued = await two.replay("a", [])
+        async with dead_letter_admin(redis_server, clock) as dlq:
+            requeued = await dlq.replay("a", [])
         after = sorted((d.seq, d.endpoint) for d in await one.claim_due(100))
+        await two.claim_due(100)
         return {
             "gone": gone,
             "while": while_disabled,
             "seen": seen_disabled,
             "requeued": requeued,
             "after": after,
-            "enabled": two.disabled,
+            "enabled": (one.disabled, two.disabled),
         }
 
     got = with_replicas(redis_server, clock, work)
@@ -179,7 +202,7 @@ def test_a_410_dead_letters_in_flight_deliveries_and_replay_re_enables_for_every
     assert got["seen"] == frozenset({"a"})
     assert got["requeued"] == 1
     assert got["after"] == [(1, "a"), (2, "a")]
-    assert got["enabled"] == frozenset()
+    assert got["enabled"] == (frozenset(), frozenset()), "every replica sees it at its next claim"
 
 
 def test_purge_trims_old_delivered_events_and_keeps_anything_still_owed(redis_server: RedisServer) -> None:
@@ -228,7 +251,7 @@ def test_redis_down_or_a_wrong_password_is_a_store_error_never_an_ack(redis_serv
     async def wrong_password() -> None:
         await replica(redis_server, clock, "x").open()
 
-    with pytest.raises(StoreError, match="cannot use Redis"):
+    with pytest.raises(RelayStoreError, match="cannot use Redis"):
         asyncio.run(wrong_password())
     redis_server.password_file.write_text("itest-redis-password-0123456789")
 
@@ -241,7 +264,7 @@ def test_redis_down_or_a_wrong_password_is_a_store_error_never_an_ack(redis_serv
         finally:
             await store.close()
 
-    with pytest.raises(StoreError, match="redis"):
+    with pytest.raises(RelayStoreError, match="redis"):
         asyncio.run(down())
 
 
@@ -264,18 +287,20 @@ def test_dlq_list_and_replay_commands_work_on_the_redis_store(
     }
     endpoints = [{"name": name, "url": "http://127.0.0.1:9/hook"} for name in ("a", "b")]
     config.write_text(yaml.safe_dump({"store": store, "delivery": {"endpoints": endpoints}}))
-    listed = CliRunner().invoke(relay, ["dlq", "list", "--config", str(config), "--json"])
+    listed = CliRunner().invoke(relay, ["dlq", "list", "--settings", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
-    rows = [json.loads(line) for line in listed.output.splitlines()]
+    document = json.loads(listed.output)
+    assert document["count"] == 2
+    rows = document["dead_letters"]
     assert [(r["event_id"], r["endpoint"], r["error"]) for r in rows] == [
         ("evt_1", "a", "410 gone: endpoint disabled"),
         ("evt_2", "a", "410 gone: endpoint disabled"),
     ]
-    replayed = CliRunner().invoke(relay, ["replay", "--config", str(config), "--id", "evt_2"])
+    replayed = CliRunner().invoke(relay, ["replay", "--settings", str(config), "--id", "evt_2"])
     assert replayed.exit_code == 0, replayed.output
     assert "requeued 1 deliveries" in replayed.output
     assert redis_server.client().hkeys("{onprem-relay}:disabled") == []
-    replayed = CliRunner().invoke(relay, ["replay", "--config", str(config), "--all"])
+    replayed = CliRunner().invoke(relay, ["replay", "--settings", str(config), "--all"])
     assert "requeued 1 deliveries" in replayed.output
 
 

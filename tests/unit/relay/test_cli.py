@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from onprem.cli.relay import relay
 from onprem.errors import ConfigError, StateError
-from onprem.relay import sqlite_ops
-from onprem.relay.cli import relay
-from onprem.relay.sqlite_ops import NewEvent
+from onprem.relay.store import NewEvent
+from onprem.relay.store import sqlite_sql as sql
 
 
 def config_with_dead_letters(tmp_path: Path) -> Path:
-    conn = sqlite_ops.connect(tmp_path / "data")
+    conn = sql.connect(tmp_path / "data")
     conn.execute("BEGIN")
     for n in (1, 2):
-        sqlite_ops.insert_event(conn, NewEvent(f"msg_{n}", "onprem", 1.0e9, b"{}", None), [], ["crm"], 0)
-    sqlite_ops.disable_endpoint(conn, "crm", 1.0e9, "410 gone")
+        sql.insert_event(conn, NewEvent(f"msg_{n}", "onprem", 1.0e9, b"{}", None), [], ["crm"], 0)
+    sql.disable_endpoint(conn, "crm", 1.0e9, "410 gone")
     conn.execute("COMMIT")
     conn.close()
     config = tmp_path / "relay.yaml"
@@ -29,33 +29,46 @@ def config_with_dead_letters(tmp_path: Path) -> Path:
 
 def test_dlq_list_shows_dead_letters_without_bodies(tmp_path: Path) -> None:
     config = config_with_dead_letters(tmp_path)
-    result = CliRunner().invoke(relay, ["dlq", "list", "--config", str(config), "--json"])
+    result = CliRunner().invoke(relay, ["dlq", "list", "--settings", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.output.splitlines()]
+    document = json.loads(result.output)  # one JSON document, not JSON Lines
+    assert document["count"] == 2
+    rows = document["dead_letters"]
     assert [(r["event_id"], r["endpoint"]) for r in rows] == [("msg_1", "crm"), ("msg_2", "crm")]
     assert all("body" not in r for r in rows)
+    assert rows[0]["size"] == 2
+
+
+def test_dlq_list_as_json_with_nothing_dead_is_an_empty_document(tmp_path: Path) -> None:
+    config = config_with_dead_letters(tmp_path)
+    assert CliRunner().invoke(relay, ["replay", "--settings", str(config), "--all"]).exit_code == 0
+    result = CliRunner().invoke(relay, ["dlq", "list", "--settings", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"dead_letters": [], "count": 0}
 
 
 def test_replay_requeues_the_chosen_dead_letters_and_reenables_the_endpoint(tmp_path: Path) -> None:
     config = config_with_dead_letters(tmp_path)
-    result = CliRunner().invoke(relay, ["replay", "--config", str(config), "--id", "msg_2"])
+    result = CliRunner().invoke(relay, ["replay", "--settings", str(config), "--id", "msg_2"])
     assert result.exit_code == 0, result.output
     assert "requeued 1 deliveries" in result.output
-    result = CliRunner().invoke(relay, ["replay", "--config", str(config), "--all"])
+    result = CliRunner().invoke(relay, ["replay", "--settings", str(config), "--all"])
     assert "requeued 1 deliveries" in result.output
-    conn = sqlite_ops.connect(tmp_path / "data")
-    assert sqlite_ops.list_dead(conn, None, 10) == []
-    assert sqlite_ops.disabled_endpoints(conn) == set()
+    conn = sql.connect(tmp_path / "data")
+    assert sql.list_dead(conn, None, 10) == []
+    assert sql.disabled_endpoints(conn) == set()
 
 
 def test_replay_needs_a_selection_and_a_store(tmp_path: Path) -> None:
     config = config_with_dead_letters(tmp_path)
-    result = CliRunner().invoke(relay, ["replay", "--config", str(config)])
+    result = CliRunner().invoke(relay, ["replay", "--settings", str(config)])
     assert isinstance(result.exception, ConfigError)
     empty = tmp_path / "empty.yaml"
     empty.write_text(f"store: {{data_dir: {tmp_path / 'nothing'}}}\n")
-    result = CliRunner().invoke(relay, ["dlq", "list", "--config", str(empty)])
+    result = CliRunner().invoke(relay, ["dlq", "list", "--settings", str(empty)])
     assert isinstance(result.exception, StateError)
+    assert str(tmp_path / "nothing" / "relay.sqlite3") in str(result.exception)
+    assert not (tmp_path / "nothing").exists(), "looking for a store creates none"
 
 
 @pytest.mark.parametrize("listen", ["nope", "127.0.0.1:99999"])

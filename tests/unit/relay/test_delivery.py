@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from onprem.relay import sqlite_ops
+from onprem.relay.store import DeadLetter
+from onprem.relay.store import sqlite_sql as sql
 from tests.unit.relay.conftest import PATH_TOKEN, RecordingTransport, relay_settings, run, running_relay
 
 BODY = b'{"messages":[{"id":"A1","from":"1","timestamp":"1","type":"text","text":{"body":"hi"}}]}'
@@ -19,10 +20,10 @@ async def wait_for(predicate: object, timeout: float = 10) -> None:
             await asyncio.sleep(0.01)
 
 
-def dead_letters(tmp_path: Path) -> list[sqlite_ops.DeadLetter]:
-    conn = sqlite_ops.connect(tmp_path / "data")
+def dead_letters(tmp_path: Path) -> list[DeadLetter]:
+    conn = sql.connect(tmp_path / "data")
     try:
-        return sqlite_ops.list_dead(conn, None, 100)
+        return sql.list_dead(conn, None, 100)
     finally:
         conn.close()
 

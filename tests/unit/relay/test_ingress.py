@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from onprem.relay import sqlite_ops
 from onprem.relay.signing import parse_secrets, verify_headers
+from onprem.relay.store import sqlite_sql as sql
 from tests.unit.relay.conftest import (
     APP_SECRET,
     PATH_TOKEN,
@@ -34,7 +34,7 @@ def sign(body: bytes) -> dict[str, str]:
 
 
 def stored_count(tmp_path: Path) -> int:
-    conn = sqlite_ops.connect(tmp_path / "data")
+    conn = sql.connect(tmp_path / "data")
     try:
         return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     finally:

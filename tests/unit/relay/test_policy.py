@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from onprem.relay.policy import Attempt, RetryPolicy, decide, parse_retry_after
-from onprem.relay.sqlite_ops import DEAD, DELIVERED, PENDING, Delivery
+from onprem.relay.store import DEAD, DELIVERED, PENDING, Delivery
 
 NOW = 1_700_000_000.0
 POLICY = RetryPolicy(max_attempts=5, max_age_seconds=3600, backoff_base_seconds=1, backoff_max_seconds=60)

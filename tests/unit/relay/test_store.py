@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from onprem.relay import sqlite_ops
-from onprem.relay.sqlite_ops import DELIVERED, PENDING, NewEvent, Outcome
-from onprem.relay.store import SqliteStore, StoreError
+from onprem.relay.store import DELIVERED, PENDING, NewEvent, Outcome, RelayStoreError
+from onprem.relay.store import sqlite_sql as sql
+from onprem.relay.store.sqlite import SqliteStore
 from tests.unit.relay.conftest import Clock, run
 
 
@@ -34,7 +34,7 @@ def test_concurrent_appends_share_commits_and_all_survive_a_reopen(tmp_path: Pat
     assert sorted(seqs) == list(range(1, 501))  # type: ignore[type-var]
     assert max(batches) > 1, "many appends were grouped into one commit"
     assert len(batches) < 500
-    conn = sqlite_ops.connect(tmp_path)
+    conn = sql.connect(tmp_path)
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 500
     assert conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 0").fetchone()[0] == 1000
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -118,13 +118,13 @@ def test_disable_dead_letters_pending_and_new_events_and_replay_requeues_them(tm
         await s.close()
 
     run(scenario())
-    conn = sqlite_ops.connect(tmp_path)
-    dead = sqlite_ops.list_dead(conn, None, 10)
+    conn = sql.connect(tmp_path)
+    dead = sql.list_dead(conn, None, 10)
     assert [(d.event_id, d.endpoint) for d in dead] == [("msg_1", "a"), ("msg_2", "a")]
-    assert sqlite_ops.replay(conn, clock.now, None, ["msg_2"]) == 1
-    assert sqlite_ops.disabled_endpoints(conn) == set()
-    assert sqlite_ops.replay(conn, clock.now, "a", []) == 1
-    assert sqlite_ops.list_dead(conn, None, 10) == []
+    assert sql.replay(conn, clock.now, None, ["msg_2"]) == 1
+    assert sql.disabled_endpoints(conn) == set()
+    assert sql.replay(conn, clock.now, "a", []) == 1
+    assert sql.list_dead(conn, None, 10) == []
 
 
 def test_purge_keeps_undelivered_events_and_drops_delivered_ones_past_retention(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_purge_keeps_undelivered_events_and_drops_delivered_ones_past_retention(
         return deleted
 
     assert run(scenario()) == 1
-    conn = sqlite_ops.connect(tmp_path)
+    conn = sql.connect(tmp_path)
     assert [r[0] for r in conn.execute("SELECT id FROM events ORDER BY seq")] == ["msg_2", "msg_3"]
     assert conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 2").fetchone()[0] == 0
 
@@ -159,7 +159,7 @@ def test_a_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None
         await first.open()
         try:
             await store(tmp_path, clock).open()
-        except StoreError as exc:
+        except RelayStoreError as exc:
             return str(exc)
         finally:
             await first.close()

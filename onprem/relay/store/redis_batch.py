@@ -16,13 +16,13 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from onprem.relay.store import StoreError
+from onprem.relay.store.records import RelayStoreError
 
 _Call = tuple[str, list[str], list[Any], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
-    """Runs Lua scripts by name, coalescing concurrent calls into pipelines. Calls raise StoreError."""
+    """Runs Lua scripts by name, coalescing concurrent calls into pipelines. Calls raise RelayStoreError."""
 
     def __init__(
         self, client: Redis, scripts: Mapping[str, str], on_batch: Callable[[int], None] = lambda size: None
@@ -69,7 +69,7 @@ class ScriptBatcher:
                 if future.done():  # the request went away; its write happened (or not) all the same
                     continue
                 if isinstance(result, Exception):
-                    future.set_exception(StoreError(f"redis: {result}"))
+                    future.set_exception(RelayStoreError(f"redis: {result}"))
                 else:
                     future.set_result(result)
 

@@ -1,7 +1,8 @@
 """The relay's SQLite schema and the SQL of every store operation, as plain functions of a connection.
 
-These run inside the store's single writer thread (see store.py), which wraps a whole batch of them in one
-transaction, and in the `dlq`/`replay` commands on their own connection. Nothing here commits.
+These run inside the SQLite store's single writer thread (sqlite.py, sqlite_writer.py), which wraps a
+whole batch of them in one transaction, and in the dead-letter admin on its own connection. Nothing here
+commits. Every function may raise sqlite3.Error; its callers turn that into RelayStoreError.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-# Delivery states; the SQL below spells them as the literals 0, 1, 2 so that no query is built by formatting.
-PENDING, DELIVERED, DEAD = 0, 1, 2
+from onprem.relay.store.records import DEAD, PENDING, DeadLetter, Delivery, NewEvent, Outcome
+
+# The SQL below spells the delivery states (records.py) as the literals 0, 1, 2, so that no query is built
+# by formatting.
 DB_NAME = "relay.sqlite3"
 PURGE_CHUNK = 5000  # rows per purge transaction: ingest commits interleave between chunks
 EVENT_CHUNK = 500  # rows per INSERT: 2,500 bound values, under SQLite's limit of 32,766
@@ -48,54 +49,6 @@ CREATE TABLE IF NOT EXISTS disabled_endpoints (
 );
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at REAL NOT NULL);
 """
-
-
-class NewEvent(NamedTuple):
-    """An authenticated, parsed request body about to be stored."""
-
-    event_id: str
-    source: str
-    received_at: float
-    body: bytes
-    dedup_key: str | None
-    leased: bool = True
-    """The dispatcher holds it in memory: no poll may hand it out until the lease ends."""
-
-
-class Delivery(NamedTuple):
-    """One event due for one endpoint."""
-
-    seq: int
-    event_id: str
-    endpoint: str
-    attempts: int
-    received_at: float
-    source: str
-    body: bytes
-
-
-class Outcome(NamedTuple):
-    """What became of one delivery attempt: state DELIVERED, DEAD, or PENDING with its next attempt time."""
-
-    seq: int
-    endpoint: str
-    state: int
-    attempts: int
-    next_at: float
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A dead-lettered delivery, as `dlq list` shows it."""
-
-    event_id: str
-    endpoint: str
-    attempts: int
-    received_at: float
-    updated_at: float
-    error: str
-    size: int
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
