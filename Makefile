@@ -30,7 +30,9 @@ render: $(STAMP)
 	$(ONPREM) render
 
 ## Deploy the embedded default (or ./onprem.yaml): emulated client, database, relay and exporter.
-deploy: images
+## Builds only the images that stack runs (`onprem images` lists them).
+deploy: engine $(STAMP)
+	IMAGES="$$($(ONPREM) images)" bash scripts/images.sh
 	$(ONPREM) deploy
 
 status: $(STAMP)
@@ -50,10 +52,12 @@ test: engine images tools $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
+## Lint, format, strict types, and the layer contracts of pyproject.toml (import-linter).
 check: $(STAMP)
 	$(BIN)/ruff check onprem tests bench
 	$(BIN)/ruff format --check onprem tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: images tools $(STAMP)
 	$(BIN)/python -m bench

@@ -1,4 +1,4 @@
-"""Foundation figures (issue 2), measured side by side in one run on this machine:
+"""Foundation figures, measured side by side in one run on this machine:
 
 - `onprem deploy` wall time over `docker compose up -d --wait` on the same bundle (images prebuilt);
 - a no-op re-deploy;

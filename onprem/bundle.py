@@ -16,6 +16,8 @@ from pathlib import Path
 
 from onprem.errors import StateError
 
+COMPOSE_FILE = "compose.yaml"
+"""The bundle's compose file, by the one name every part uses."""
 MANIFEST = ".manifest.json"
 EXECUTABLE = {"secret-env.sh"}
 

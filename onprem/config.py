@@ -16,10 +16,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from onprem.config_source import Origins, from_env, from_flags, locate, merge, parse_yaml
+from onprem.config_source import (
+    Origins,
+    describe_error,
+    from_env,
+    from_flags,
+    locate,
+    merge,
+    parse_yaml,
+    valid_keys,
+)
 from onprem.errors import ConfigError
 from onprem.exporter.settings import ExporterSettings
-from onprem.ops.settings import BootstrapSettings
 from onprem.relay.settings import RelaySettings
 
 DEFAULT_CONFIG_NAME = "onprem.yaml"
@@ -215,6 +223,32 @@ class SecretsSettings(Model):
         return value
 
 
+class RegistrationSettings(Model):
+    """Register the business number (`POST /v1/account`); the code is then given with `onprem verify`."""
+
+    cc: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}$")]
+    """Country calling code, without `+`."""
+    phone_number: Annotated[str, Field(pattern=r"^[0-9]{4,15}$")]
+    """The number without the country code."""
+    method: Literal["sms", "voice"] = "sms"
+    cert_file: str
+    """File holding the base64 verified-name certificate from the WhatsApp Manager."""
+    pin_file: str | None = None
+    """File holding the 6-digit two-step PIN, needed when two-step verification is on."""
+
+
+class BootstrapSettings(Model):
+    """Bootstrap steps, run in this order by `onprem deploy`, each skipped when already done."""
+
+    certs: bool = False
+    """Issue the internal CA and the server certificates of the web endpoint and the relay
+    (`onprem certs issue`); the relay serves its certificate when `relay.tls` is set."""
+    registration: RegistrationSettings | None = None
+    """Request a registration code (`onprem register`); skipped when the number is registered."""
+    webhooks: Literal["none", "relay"] = "none"
+    """`relay`: send the client's callbacks to the relay, trusting its CA (`onprem webhooks set`)."""
+
+
 class Settings(Model):
     deployment: DeploymentSettings = DeploymentSettings()
     hosts: list[HostSettings] = Field(default_factory=lambda: [HostSettings()], min_length=1)
@@ -274,30 +308,6 @@ def _port_clashes(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
     return clashes
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key; remove it or check its spelling"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-def _valid_keys(path: tuple[str | int, ...]) -> str:
-    model: Any = Settings
-    for part in path[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return ""
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        model = next((arg for arg in inner if hasattr(arg, "model_fields")), None)
-        if model is None:
-            return ""
-    return ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
-
-
 def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: str) -> Settings:
     """Validate merged settings data.
 
@@ -310,9 +320,9 @@ def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: st
         for error in exc.errors():
             path = tuple(error["loc"])
             dotted = ".".join(str(p) for p in path) or "(top level)"
-            message = _describe(error)
+            message = describe_error(error)
             if error["type"] == "extra_forbidden":
-                keys = _valid_keys(path)
+                keys = valid_keys(Settings, path)
                 message += f" (valid keys here: {keys})" if keys else ""
             problems.append(f"{locate(origins, path, default_origin)}: {dotted}: {message}")
         raise ConfigError(problems) from None

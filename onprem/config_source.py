@@ -141,3 +141,29 @@ def locate(origins: Origins, path: Path, default: str) -> str:
         if where is not None:
             return where
     return default
+
+
+def describe_error(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error, worded for the operator."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def valid_keys(root: Any, path: Path) -> str:
+    """The keys a pydantic model `root` accepts where `path` ends (for "unknown key" errors)."""
+    model: Any = root
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return ""
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        model = next((arg for arg in inner if hasattr(arg, "model_fields")), None)
+        if model is None:
+            return ""
+    return ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""

@@ -3,6 +3,16 @@
 Every error the tool raises on purpose derives from `OnpremError` and carries the process exit code the
 CLI uses for it. Messages are written for the operator: what failed, where, and what would fix it. They
 never contain secret values.
+
+    1  OnpremError    not healthy, or another failure
+    2  ConfigError    invalid config, input or secret (names file, line and field)
+       SecretError
+    3  EngineError    the Docker engine or Compose failed
+    4  GateError      the health gate failed (names the service, carries its logs)
+    5  ApiError       the client's API refused or is unreachable
+    6  StateError     the state directory (or a sidecar's store) is unusable
+    7  ServeError     a server process (relay, exporter, emulator) cannot start
+  130                 the operator declined a confirmation or interrupted (set by the CLI)
 """
 
 from __future__ import annotations
@@ -83,3 +93,10 @@ class StateError(OnpremError):
     """The local state directory is unusable (permissions, corrupt files). Exit code 6."""
 
     exit_code = 6
+
+
+class ServeError(OnpremError):
+    """A server process (relay, exporter, emulator) cannot start: its address is taken, its store or
+    certificate is unusable. Exit code 7."""
+
+    exit_code = 7

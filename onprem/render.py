@@ -18,6 +18,7 @@ import jinja2
 import yaml
 
 from onprem import __version__
+from onprem.bundle import COMPOSE_FILE
 from onprem.config import Settings
 from onprem.relay.settings import RelaySettings
 
@@ -29,6 +30,8 @@ MONITORING_DIR = Path(
 )
 ONPREM_IMAGE = f"onprem/onprem:{__version__}"
 RELAY_CONTAINER_PORT = 8443
+RELAY_SETTINGS_PATH = "/etc/onprem/relay.yaml"
+"""Where the relay container reads its settings (relay.yaml, rendered from the `relay:` section)."""
 # The internal CA `onprem certs issue` writes (state dir), mounted into Prometheus to verify a TLS relay.
 RELAY_CA_FILE = "../certs/root.pem"
 RELAY_CA_IN_PROMETHEUS = "/etc/prometheus/relay-ca.pem"
@@ -36,7 +39,6 @@ RELAY_CA_IN_PROMETHEUS = "/etc/prometheus/relay-ca.pem"
 REDIS_IMAGE = "onprem/redis:7"
 BUNDLED_REDIS_URL = "redis://redis:6379/0"
 REDIS_PASSWORD_FILE = "/run/secrets/RELAY_REDIS_PASSWORD"  # noqa: S105 - a path, not a password
-COMPOSE_FILE = "compose.yaml"
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def context(settings: Settings) -> dict[str, Any]:
             "ca_file": RELAY_CA_FILE,
             "ca_in_prometheus": RELAY_CA_IN_PROMETHEUS,
             "container_port": RELAY_CONTAINER_PORT,
+            "settings_path": RELAY_SETTINGS_PATH,
             "health_url": f"{'https' if settings.relay.tls else 'http'}://127.0.0.1:{RELAY_CONTAINER_PORT}/healthz",
             "secrets": relay_secret_names(settings),
             "replicas": settings.relay.replicas,

@@ -170,6 +170,14 @@ class SecretStore:
         except OSError as exc:
             raise StateError(f"cannot write secret {name} in {self.directory}: {exc.strerror}") from None
 
+    def read_or_generate(self, name: str) -> str:
+        """The stored secret `name`, generated (a random token) and stored on first use. Raises StateError."""
+        stored = self.read(name)
+        if stored is None:
+            stored = _token()
+            self.write(name, stored)
+        return stored
+
     def _fetch(self, spec: SecretSpec, source: SecretSource, where: str) -> str:
         if source.source == "generate":
             value = self.read(spec.name)
@@ -220,3 +228,23 @@ class SecretStore:
             if self.read(name) != value:
                 self.write(name, value)
         return values
+
+
+def from_flags(
+    file: str | None, env: str | None, environ: Mapping[str, str], *, what: str, flag: str
+) -> str | None:
+    """A secret given on the command line by reference: `--FLAG-file FILE` or `--FLAG-env VAR` (never
+    the value itself); None when neither was given. Raises ConfigError for both, SecretError when the
+    file or variable cannot be read."""
+    if file is not None and env is not None:
+        raise ConfigError(f"give the {what} with --{flag}-file FILE or --{flag}-env VAR, not both")
+    if file is not None:
+        try:
+            return Path(file).expanduser().read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise SecretError(f"{file}: cannot read the {what} ({exc.strerror})") from None
+    if env is not None:
+        if env not in environ:
+            raise SecretError(f"environment variable {env} (the {what}) is not set")
+        return environ[env]
+    return None

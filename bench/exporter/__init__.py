@@ -1,4 +1,4 @@
-"""Exporter benchmark (issue 5): scrape latency p50/p99 and exporter RSS, measured in one run.
+"""Exporter benchmark: scrape latency p50/p99 and exporter RSS, measured in one run.
 
 The exporter runs as its own process (`onprem exporter serve`) against an upstream in another process
 (TLS with a pinned CA, API key), for a single instance and a 33-node multiconnect deployment (2 masters +
@@ -149,7 +149,7 @@ def measure(upstream: str, nodes: int, workdir: Path) -> dict[str, float]:
         config.write_text(
             yaml.safe_dump({"upstream_url": url, "ca_file": str(ca), "api_key_file": str(api_key)})
         )
-        exporter = [sys.executable, "-m", "onprem.cli", "exporter", "serve", "--config", str(config),
+        exporter = [sys.executable, "-m", "onprem.cli", "exporter", "serve", "--settings", str(config),
                     "--listen", f"127.0.0.1:{exp_port}", "--log-level", "warning"]  # fmt: skip
         with running(exporter) as proc:
             wait_http(exp_port, "/healthz")

@@ -12,6 +12,7 @@ injected `sleep`. A bearer request answered 401 logs in again once with the stor
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any, Literal
 
 import requests
 
-from onprem.api.auth import LOGIN_PATH, Credentials, TokenCache, basic_header, token_from
+from onprem.api.auth import Credentials, token_from
 from onprem.errors import ApiError
+from onprem.tokens import LOGIN_PATH, TokenCache, basic_header
 
 # Throttling and failover answers the client documents as "retry later".
 RETRYABLE_STATUSES = frozenset({429, 503})
@@ -63,6 +65,30 @@ def error_from(response: requests.Response, endpoint: str) -> ApiError:
     return ApiError(
         message, status=response.status_code, code=code, title=title, details=details, endpoint=endpoint
     )
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a request failed because the server's certificate did not verify (and not because the
+    connection was refused, reset or cut short)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        pending += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "EOF occurred", "timed out", "Name or service"):
+        if marker in text:
+            return marker.lower()
+    return exc.__class__.__name__
 
 
 def is_retryable(error: ApiError) -> bool:
@@ -169,16 +195,31 @@ class Transport:
             return self._session.request(
                 method, self.base_url + path, headers=headers, verify=self._verify, **options
             )
-        except requests.exceptions.SSLError as exc:
-            raise ApiError(
-                f"{endpoint}: TLS verification against the pinned CA {self._verify} failed "
-                f"({exc.__class__.__name__}); re-pin the CA (onprem deploy)",
-                endpoint=endpoint,
-            ) from None
         except requests.RequestException as exc:
-            raise ApiError(
-                f"{endpoint}: {self.base_url} unreachable ({exc.__class__.__name__})", endpoint=endpoint
-            ) from None
+            raise ApiError(f"{endpoint}: {self._failure(exc)}", endpoint=endpoint) from None
+
+    def _failure(self, exc: requests.RequestException) -> str:
+        """What went wrong with a request that got no answer, and what would help."""
+        if certificate_refused(exc):
+            return (
+                f"the certificate {self.base_url} serves does not verify against the pinned CA "
+                f"{self._verify}: after `onprem certs upload` give the chain's root with --ca; if the web "
+                "container was recreated with a new CA, `onprem deploy` pins it again"
+            )
+        if "NO_CERTIFICATE_OR_CRL_FOUND" in str(exc) or "PEM lib" in str(exc):
+            return f"the pinned CA file {self._verify} holds no certificate: `onprem deploy` pins it again"
+        if isinstance(exc, requests.exceptions.Timeout):
+            return f"{self.base_url} did not answer in time: see `onprem status` and `onprem logs waweb`"
+        if isinstance(exc, requests.exceptions.SSLError):
+            # A handshake cut short (reset, EOF) is a web container that is starting or restarting.
+            return (
+                f"{self.base_url} closed the TLS handshake ({_reason(exc)}); the web container is probably "
+                "starting or restarting: see `onprem status` and `onprem logs waweb`"
+            )
+        return (
+            f"{self.base_url} unreachable ({_reason(exc)}): is the web container running and its port "
+            "published? see `onprem status`"
+        )
 
     def send(
         self,

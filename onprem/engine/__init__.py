@@ -1,4 +1,6 @@
-"""Where a deployment runs: one `Engine` interface, with a local implementation (this machine's Docker)."""
+"""Where a deployment runs: one `Engine` interface (base), this machine's Docker (local) or a host over
+SSH (ssh, tunnel), compose argument vectors built by pure helpers (compose), `docker inspect` read into
+container states (inspect), and images copied to hosts that cannot pull (images)."""
 
 from onprem.engine.base import ContainerState, Engine
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-COMPOSE_FILE = "compose.yaml"
+from onprem.bundle import COMPOSE_FILE
 
 
 def compose_argv(

@@ -19,7 +19,7 @@ from aiohttp import web
 from onprem.exporter.collect import Scraper
 from onprem.exporter.settings import ExporterSettings
 from onprem.exporter.transport import AiohttpTransport, Transport
-from onprem.exporter.upstream import Credentials, UpstreamClient
+from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
 from onprem.sidecar import listen_hosts, split_listen
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def make_scraper(settings: ExporterSettings, transport: Transport | None = None)
     transport = transport or AiohttpTransport(
         settings.upstream_url, ca_file=settings.ca_file, server_name=settings.tls_server_name
     )
-    credentials = Credentials(transport, api_key_file=settings.api_key_file, login=settings.login)
+    credentials = UpstreamAuth(transport, api_key_file=settings.api_key_file, login=settings.login)
     return Scraper(UpstreamClient(transport, credentials), stats_db=settings.stats_db)
 
 

@@ -1,31 +1,28 @@
 """Authenticated JSON reads from the client's web API: `Apikey` first, a login token as the fallback.
 
-`Credentials` owns the secrets (read from files, re-read when they change, never logged) and decides which
+`UpstreamAuth` owns the secrets (read from files, re-read when they change, never logged) and decides which
 `Authorization` header to send; `UpstreamClient.get_json` sends it, and on a 401 asks `Credentials` for a
 better one and retries once: a rejected API key switches to the token (if a login is configured), and a
-rejected token is dropped and renewed by a fresh login.
+rejected token is dropped and renewed by a fresh login. The login answer and the token's lifetime are
+read as the tool's API client reads them (`onprem.tokens`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from onprem.exporter.settings import LoginSettings
 from onprem.exporter.transport import Transport, UpstreamError, UpstreamResponse
+from onprem.tokens import LOGIN_PATH, TokenCache, basic_header, parse_login_answer
 
-LOGIN_PATH = "/v1/users/login"
 # Renew a token this long before the expiry the upstream announced (tokens live 7 days).
 TOKEN_MARGIN_SECONDS = 3600.0
-# When the upstream gives no parsable expiry, treat a token as good for a day.
-TOKEN_DEFAULT_LIFETIME_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -50,17 +47,7 @@ def read_secret(path: str, cache: _FileSecret | None) -> _FileSecret | None:
     return _FileSecret(value, stamp) if value else None
 
 
-def parse_expiry(text: object) -> float | None:
-    """Epoch seconds of a login answer's `expires_after` (`YYYY-MM-DD HH:MM:SS+00:00` or ISO 8601)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-class Credentials:
+class UpstreamAuth:
     """Chooses the Authorization header; renews tokens. Raises UpstreamError when no credential is usable."""
 
     def __init__(
@@ -74,11 +61,10 @@ class Credentials:
         self._transport = transport
         self._api_key_file = api_key_file
         self._login = login
-        self._clock = wall_clock
         self._api_key: _FileSecret | None = None
         self._rejected_key: str | None = None
         self._password: _FileSecret | None = None
-        self._token: tuple[str, float] | None = None
+        self._tokens = TokenCache(wall_clock, margin=TOKEN_MARGIN_SECONDS)
         self._login_lock = asyncio.Lock()
 
     def _key(self) -> str | None:
@@ -104,27 +90,29 @@ class Credentials:
         if scheme == "Apikey":
             self._rejected_key = value
             return self._login is not None or self._key() != value
-        if self._token is not None and self._token[0] == value:
-            self._token = None
+        self._tokens.drop(value)
         return True
 
     async def _valid_token(self) -> str:
         async with self._login_lock:  # one login for all the collectors that need it at once
-            if self._token is not None and self._token[1] - TOKEN_MARGIN_SECONDS > self._clock():
-                return self._token[0]
-            self._token = await self._log_in()
-            return self._token[0]
+            token = self._tokens.current()
+            if token is None:
+                token, expires_at = await self._log_in()
+                self._tokens.store(token, expires_at)
+            return token
 
-    async def _log_in(self) -> tuple[str, float]:
+    async def _log_in(self) -> tuple[str, float | None]:
         assert self._login is not None
         self._password = read_secret(self._login.password_file, self._password)
         if self._password is None:
             raise UpstreamError(f"no password in {self._login.password_file} for the token fallback")
-        basic = base64.b64encode(f"{self._login.username}:{self._password.value}".encode()).decode()
         resp = await self._transport.request(
             "POST",
             LOGIN_PATH,
-            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": basic_header(self._login.username, self._password.value),
+                "Content-Type": "application/json",
+            },
             body=b"{}",
         )
         if resp.status != 200:
@@ -132,18 +120,15 @@ class Credentials:
                 f"login as {self._login.username} answered HTTP {resp.status}", status=resp.status
             )
         try:
-            user = json.loads(resp.body)["users"][0]
-            token = str(user["token"])
-        except (ValueError, KeyError, IndexError, TypeError):
+            return parse_login_answer(json.loads(resp.body))
+        except ValueError:  # also a body that is not JSON
             raise UpstreamError("login answer has no users[0].token") from None
-        expiry = parse_expiry(user.get("expires_after")) or self._clock() + TOKEN_DEFAULT_LIFETIME_SECONDS
-        return token, expiry
 
 
 class UpstreamClient:
     """GETs JSON documents from the upstream API with authentication and one retry on 401."""
 
-    def __init__(self, transport: Transport, credentials: Credentials) -> None:
+    def __init__(self, transport: Transport, credentials: UpstreamAuth) -> None:
         self.transport = transport
         self._credentials = credentials
 

@@ -1,4 +1,5 @@
-"""The health gate: wait, bounded, until every service is healthy and the client's API answers."""
+"""The health gate, the one way every workflow waits: bounded, until the services' containers are healthy
+and the client's own API answers `/v1/health`; on failure it names the service and carries its logs."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState, Engine
-from onprem.errors import ApiError, EngineError, GateError
+from onprem.errors import ApiError, EngineError, GateError, StateError
 
 POLL_SECONDS = 0.25
 LOG_LINES = 20
+PROBE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ def first_problem(
             if not container.ready:
                 return service, f"is {container.state}, health {container.health or 'unknown'}", False
     return None
+
+
+def service_logs(engine: Engine, project: str, service: str) -> str:
+    """A service's last log lines, "" when the engine cannot give them (the error at hand matters more)."""
+    try:
+        return engine.logs(project, service, tail=LOG_LINES)
+    except EngineError:
+        return ""
 
 
 def wait_until_healthy(
@@ -78,9 +89,50 @@ def wait_until_healthy(
         service, why = "waweb", f"is running but the API did not answer /v1/health ({api_error})"
     else:
         service, why, _ = problem
-    try:
-        logs = engine.logs(project, service, tail=LOG_LINES)
-    except EngineError:
-        logs = ""
     waited = "" if problem is not None and problem[2] else f" after {timeout:.0f} s"
+    logs = service_logs(engine, project, service)
     raise GateError(f"service {service} {why}{waited}", service=service, logs=logs)
+
+
+def health_probe(deployment: Deployment, api_key: str) -> Callable[[], dict[str, Any]]:
+    """`/v1/health` of the deployment, pinning the web container's CA first (it may be new)."""
+    api = deployment.api_with(api_key)
+
+    def probe() -> dict[str, Any]:
+        try:
+            deployment.pin_ca()
+        except EngineError as exc:
+            raise ApiError(f"the web container's CA is not readable yet ({exc})") from None
+        return api.health(timeout=PROBE_TIMEOUT)
+
+    return probe
+
+
+def gate(deployment: Deployment, services: Sequence[str], *, api_key: str | None = None) -> GateResult:
+    """Wait, within `deployment.timeout_seconds`, until `services` are healthy and the API answers.
+
+    Raises GateError naming the failing service with its last log lines; StateError without an API key.
+    """
+    key = api_key if api_key is not None else deployment.secrets.read("WA_API_KEY")
+    if key is None:
+        raise StateError(
+            f"no API key in {deployment.state.secrets}: deployment {deployment.project} was not deployed "
+            "from this state directory; run `onprem deploy` first"
+        )
+    return wait_until_healthy(
+        engine=deployment.engine,
+        project=deployment.project,
+        expected=services,
+        probe=health_probe(deployment, key),
+        timeout=deployment.settings.deployment.timeout_seconds,
+        clock=deployment.clock,
+        sleep=deployment.sleep,
+    )
+
+
+def restart(deployment: Deployment, services: Sequence[str]) -> GateResult:
+    """Restart `services` and gate them (the client reads some settings only at start).
+
+    Raises EngineError when compose fails, GateError when they do not come back healthy."""
+    deployment.compose("restart", *services)
+    return gate(deployment, services)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
+from onprem.errors import ApiError, ConfigError
+from onprem.render import expected_services
 
 
 def status_document(
@@ -93,3 +96,38 @@ def format_table(document: dict[str, Any]) -> str:
     verdict = "healthy" if document["healthy"] else "NOT healthy"
     lines.append(f"deployment {document['deployment']}: {verdict}")
     return "\n".join(lines)
+
+
+def status(deployment: Deployment) -> dict[str, Any]:
+    """`onprem status`: the status document of the live deployment (see `status_document`).
+
+    Raises EngineError when the engine does not answer."""
+    deployment.engine.check()
+    containers = deployment.engine.containers(deployment.project)
+    health: dict[str, Any] | None = None
+    api_error: str | None = None
+    api_key = deployment.secrets.read("WA_API_KEY")
+    if api_key is None or not deployment.state.ca_file.is_file():
+        api_error = "not deployed from this state directory"
+    else:
+        try:
+            health = deployment.api_with(api_key).health(timeout=5)
+        except ApiError as exc:
+            api_error = str(exc)
+    return status_document(
+        deployment=deployment.project,
+        expected=expected_services(deployment.settings),
+        containers=containers,
+        api_url=deployment.api_url,
+        health=health,
+        api_error=api_error,
+    )
+
+
+def logs(deployment: Deployment, service: str, tail: int) -> str:
+    """A service's last `tail` log lines. Raises ConfigError for a service the deployment lacks."""
+    known = expected_services(deployment.settings)
+    if service not in known:
+        raise ConfigError(f"unknown service {service!r}; services of this deployment: {', '.join(known)}")
+    deployment.engine.check()
+    return deployment.engine.logs(deployment.project, service, tail=tail)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from onprem.config import load_settings
+from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
 from onprem.errors import ApiError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def running(service: str, health: str | None = "healthy") -> ContainerState:
@@ -86,3 +91,41 @@ class FakeApi:
         if isinstance(answer, Exception):
             raise answer
         return dict(answer)
+
+
+class Clock:
+    """A monotonic clock that only moves when `sleep` is called."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_deployment(
+    tmp_path: Path,
+    engine: Any,
+    api: Any = None,
+    text: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Deployment:
+    """A Deployment of `tmp_path/onprem.yaml` (written from `text`, default a deployment named `unit`)
+    over a fake engine, whose API client is always `api`; the clock only moves when it sleeps."""
+    path = tmp_path / "onprem.yaml"
+    if text is not None or not path.exists():
+        path.write_text(text or "deployment:\n  name: unit\n")
+    loaded = load_settings(path, environ={}, cwd=tmp_path)
+    clock = Clock()
+    return Deployment(
+        loaded,
+        engine=engine,
+        api_factory=lambda _target: api,
+        environ=environ or {},
+        clock=clock,
+        sleep=clock.sleep,
+        now=lambda: NOW,
+    )

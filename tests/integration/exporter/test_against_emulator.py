@@ -89,7 +89,17 @@ def collect(tmp_path: Path, config: dict[str, object]) -> str:
     path = tmp_path / "exporter.yaml"
     path.write_text(yaml.safe_dump(config))
     done = subprocess.run(
-        [sys.executable, "-m", "onprem.cli", "exporter", "collect", "--config", str(path), "--timeout", "5"],
+        [
+            sys.executable,
+            "-m",
+            "onprem.cli",
+            "exporter",
+            "collect",
+            "--settings",
+            str(path),
+            "--timeout",
+            "5",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -138,7 +138,7 @@ def test_onprem_exporter_serve_runs_binds_and_stops_on_sigterm(
                 "onprem.cli",
                 "exporter",
                 "serve",
-                "--config",
+                "--settings",
                 str(config),
                 "--listen",
                 f"127.0.0.1:{port}",

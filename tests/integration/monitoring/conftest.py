@@ -19,7 +19,7 @@ from onprem.exporter.collect import Scraper
 from onprem.exporter.fakes import DownTransport, FakeTransport, documents
 from onprem.exporter.settings import StatsDbSettings
 from onprem.exporter.transport import Transport
-from onprem.exporter.upstream import Credentials, UpstreamClient
+from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
 from tests.conftest import ROOT, require
 
 KIT = ROOT / "monitoring"
@@ -72,7 +72,7 @@ def exposition(transport: Transport, *, stats_db: bool = False, tmp_dir: Path) -
     """The exporter's answer to one scrape against `transport` (stats/db cache warmed first if enabled)."""
     key = tmp_dir / "key"
     key.write_text(FakeTransport().api_key)
-    client = UpstreamClient(transport, Credentials(transport, api_key_file=str(key), login=None))
+    client = UpstreamClient(transport, UpstreamAuth(transport, api_key_file=str(key), login=None))
     scraper = Scraper(client, stats_db=StatsDbSettings(enabled=stats_db))
 
     async def twice() -> bytes:

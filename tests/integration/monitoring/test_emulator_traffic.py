@@ -117,7 +117,7 @@ def test_traffic_shows_as_live_rates_in_prometheus(prometheus_bin: str, tmp_path
             "onprem.cli",
             "exporter",
             "serve",
-            "--config",
+            "--settings",
             str(config),
             "--listen",
             f"127.0.0.1:{exporter_port}",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from onprem.ops import pki
-from onprem.ops.certs import CertFiles
+from onprem import pki
+from onprem.state import CertFiles
+from onprem.workflows.certs import load_pair
 from tests.integration.ops.conftest import Stack, vname_cert
 
 NUMBER = ("1", "6315550000")
@@ -90,7 +91,7 @@ def test_backup_twice_then_bad_archives_change_nothing_then_restore_twice(stack:
     assert stack.ok("status")["api"]["health"]["gateway_status"] == "connected"
 
     for _ in range(2):
-        done = stack.ok("restore", "b1.bak", "--password-file", "backup.pw")
+        done = stack.ok("restore", "b1.bak", "--password-file", "backup.pw", "--yes")
         assert (done["database"], done["media"]) == ("restored", "restored")
     assert stack.ok("register", *NUMBER, "--cert", "vname.cert")["status"] == "already registered"
 
@@ -101,7 +102,7 @@ def test_certs_upload_checks_first_then_uploads_once_and_status_shows_the_new_ex
     leaf_only = cert.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
     (stack.workdir / "no-intermediate.pem").write_text(key + leaf_only)
     (stack.workdir / "mismatch.pem").write_text((certs / "relay.key").read_text() + cert)
-    intermediate = CertFiles(certs).pair("intermediate")
+    intermediate = load_pair(CertFiles(certs), "intermediate")
     assert intermediate is not None
     old = pki.issue_server(intermediate, ["waweb"], datetime.now(UTC) - timedelta(days=100), days=10)
     (stack.workdir / "expired.pem").write_text(old.key_pem + old.cert_pem + intermediate.cert_pem)

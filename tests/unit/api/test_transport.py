@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+import socket
+import ssl
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
-from onprem.api.auth import Credentials, parse_expiry
+from onprem import pki
+from onprem.api.auth import Credentials
+from onprem.api.client import ApiClient
 from onprem.errors import ApiError
+from onprem.tokens import parse_expiry
 from tests.unit.api.fake_transport import Clock, FakeWeb, error_answer, login_answer, make_client
 
 CREDS = Credentials("admin", "Adm1n#pass")
@@ -151,19 +158,59 @@ def test_non_retryable_errors_are_raised_at_once() -> None:
     assert clock.slept == []
 
 
-def test_tls_failure_against_the_pinned_ca_is_an_api_error_naming_the_ca(tmp_path: Path) -> None:
-    web = FakeWeb(raise_on_send=requests.exceptions.SSLError("bad cert"))
+def test_a_certificate_that_does_not_verify_names_the_pinned_ca_and_the_way_out(tmp_path: Path) -> None:
+    refused = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    web = FakeWeb(raise_on_send=requests.exceptions.SSLError(refused))
     client = make_client(web, api_key="k" * 16, ca_file=tmp_path / "ca.pem")
-    with pytest.raises(ApiError, match="TLS verification against the pinned CA"):
+    with pytest.raises(ApiError, match=r"does not verify against the pinned CA .*ca\.pem: .* --ca"):
         client.health()
     assert web.sent[0].verify == str(tmp_path / "ca.pem")
 
 
-def test_unreachable_server_is_an_api_error() -> None:
-    web = FakeWeb(raise_on_send=requests.exceptions.ConnectionError("refused"))
-    client = make_client(web, api_key="k" * 16)
-    with pytest.raises(ApiError, match="unreachable"):
+def test_a_handshake_cut_short_is_a_starting_web_container_not_a_certificate_problem() -> None:
+    cut = requests.exceptions.SSLError("EOF occurred in violation of protocol (_ssl.c:2427)")
+    client = make_client(FakeWeb(raise_on_send=cut), api_key="k" * 16)
+    with pytest.raises(ApiError) as caught:
         client.health()
+    assert "closed the TLS handshake (eof occurred)" in str(caught.value)
+    assert "onprem logs waweb" in str(caught.value)
+    assert "pinned CA" not in str(caught.value)
+
+
+def test_unreachable_server_is_an_api_error() -> None:
+    web = FakeWeb(raise_on_send=requests.exceptions.ConnectionError("[Errno 111] Connection refused"))
+    client = make_client(web, api_key="k" * 16)
+    with pytest.raises(ApiError, match=r"unreachable \(connection refused\).*onprem status"):
+        client.health()
+
+
+def test_a_real_reset_during_the_handshake_is_not_reported_as_a_certificate_problem(tmp_path: Path) -> None:
+    # A server that accepts and closes at once, as a restarting web container does.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        for _ in range(4):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    root, _ = pki.issue_ca("test", datetime.now(UTC))
+    (tmp_path / "ca.pem").write_text(root.cert_pem)
+    port = listener.getsockname()[1]
+    client = ApiClient(f"https://127.0.0.1:{port}", ca_file=tmp_path / "ca.pem", api_key="k" * 16, timeout=5)
+    try:
+        with pytest.raises(ApiError) as caught:
+            client.health()
+    finally:
+        listener.close()
+    assert "closed the TLS handshake" in str(caught.value)
+    assert "pinned CA" not in str(caught.value)
 
 
 def test_health_uses_the_token_when_no_api_key_is_given() -> None:

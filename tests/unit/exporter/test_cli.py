@@ -26,7 +26,7 @@ def test_an_invalid_config_file_exits_2_naming_the_field(
 ) -> None:
     config = tmp_path / "exporter.yaml"
     config.write_text("upstream_url: http://waweb\n")
-    assert run(["exporter", "serve", "--config", str(config)]) == 2
+    assert run(["exporter", "serve", "--settings", str(config)]) == 2
     assert "exporter.upstream_url" in capsys.readouterr().err
 
 
@@ -40,7 +40,7 @@ def test_collect_prints_up_0_for_an_unreachable_upstream(
     key.write_text("k" * 24)
     config = tmp_path / "exporter.yaml"
     config.write_text(f"upstream_url: https://127.0.0.1:{port}\nca_file: null\napi_key_file: {key}\n")
-    assert run(["exporter", "collect", "--config", str(config), "--timeout", "2"]) == 0
+    assert run(["exporter", "collect", "--settings", str(config), "--timeout", "2"]) == 0
     out = capsys.readouterr().out
     assert "whatsapp_up 0.0" in out
     assert 'whatsapp_exporter_collector_success{collector="health"} 0.0' in out

@@ -14,7 +14,7 @@ from onprem.exporter.fakes import FAKE_NOT_AFTER, DownTransport, FakeTransport
 from onprem.exporter.families import FamilyBuilder
 from onprem.exporter.settings import StatsDbSettings
 from onprem.exporter.transport import Transport, UpstreamResponse
-from onprem.exporter.upstream import Credentials, UpstreamClient
+from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -30,7 +30,7 @@ def parse(text: bytes) -> Samples:
 def scraper(transport: Transport, tmp_path: Path, **kwargs: object) -> Scraper:
     key = tmp_path / "key"
     key.write_text("k" * 24)
-    credentials = Credentials(transport, api_key_file=str(key), login=None)
+    credentials = UpstreamAuth(transport, api_key_file=str(key), login=None)
     return Scraper(UpstreamClient(transport, credentials), **kwargs)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,8 @@ import pytest
 from onprem.exporter.fakes import FakeTransport
 from onprem.exporter.settings import LoginSettings
 from onprem.exporter.transport import UpstreamError, UpstreamResponse
-from onprem.exporter.upstream import Credentials, UpstreamClient, parse_expiry
+from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
+from onprem.tokens import parse_expiry
 
 
 def secret(tmp_path: Path, name: str, value: str) -> str:
@@ -27,7 +28,7 @@ def client(
     login = None
     if password is not None:
         login = LoginSettings(username="admin", password_file=secret(tmp_path, "PW", password))
-    return UpstreamClient(fake, Credentials(fake, api_key_file=key_file, login=login))
+    return UpstreamClient(fake, UpstreamAuth(fake, api_key_file=key_file, login=login))
 
 
 def test_the_api_key_is_sent_as_apikey(tmp_path: Path) -> None:

@@ -1,0 +1,5 @@
+"""`python -m onprem.cli`: the same entry point as the `onprem` script."""
+
+from onprem.cli import main
+
+main()

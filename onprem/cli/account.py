@@ -1,0 +1,187 @@
+"""The registered number and its users: `register`, `verify`, `two-step`, `send`, `users`.
+
+PINs and passwords are read from files or environment variables, never from arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from onprem.cli.options import (
+    deployment_options,
+    emit,
+    json_option,
+    open_deployment,
+    password_env_option,
+    password_file_option,
+    pin_file_option,
+)
+
+
+@click.command()
+@deployment_options
+@click.argument("cc")
+@click.argument("number")
+@click.option("--method", type=click.Choice(["sms", "voice"]), default="sms", show_default=True)
+@click.option(
+    "--cert",
+    "cert_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The verified-name certificate from the WhatsApp Manager.",
+)
+@pin_file_option
+@json_option
+def register(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    cc: str,
+    number: str,
+    method: str,
+    cert_file: Path,
+    pin_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Register the business number CC NUMBER; finish with `onprem verify CODE`."""
+    from onprem.workflows.registration import register_number
+
+    result = register_number(
+        open_deployment(config_path, overrides),
+        cc=cc,
+        phone_number=number,
+        method="voice" if method == "voice" else "sms",
+        cert_file=cert_file,
+        pin_file=pin_file,
+    )
+    human = f"{result.number}: {result.status}"
+    if result.status == "code sent":
+        human += f" by {method}" + (f" (verified name {result.vname})" if result.vname else "")
+        human += "; finish with `onprem verify CODE`"
+    emit(as_json, result.as_dict(), human)
+
+
+@click.command()
+@deployment_options
+@click.argument("code")
+@json_option
+def verify(config_path: str | None, overrides: tuple[str, ...], code: str, as_json: bool) -> None:
+    """Finish the registration with the CODE received by SMS or voice."""
+    from onprem.workflows.registration import verify_code
+
+    result = verify_code(open_deployment(config_path, overrides), code)
+    emit(as_json, result.as_dict(), f"{result.number or 'the number'}: {result.status}")
+
+
+@click.group("two-step")
+def two_step() -> None:
+    """Two-step verification of the registered number."""
+
+
+@two_step.command("enable")
+@deployment_options
+@pin_file_option
+@json_option
+def two_step_enable(
+    config_path: str | None, overrides: tuple[str, ...], pin_file: Path | None, as_json: bool
+) -> None:
+    """Turn two-step verification on with the PIN in --pin-file."""
+    from onprem.workflows.account import set_two_step
+
+    state = set_two_step(open_deployment(config_path, overrides), enable=True, pin_file=pin_file)
+    emit(as_json, {"two_step": state}, f"two-step verification {state}")
+
+
+@two_step.command("disable")
+@deployment_options
+@json_option
+def two_step_disable(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Turn two-step verification off."""
+    from onprem.workflows.account import set_two_step
+
+    state = set_two_step(open_deployment(config_path, overrides), enable=False, pin_file=None)
+    emit(as_json, {"two_step": state}, f"two-step verification {state}")
+
+
+@click.command()
+@deployment_options
+@click.option("--to", required=True, help="Recipient phone number with country code.")
+@click.option("--text", required=True, help="Message body.")
+@json_option
+def send(config_path: str | None, overrides: tuple[str, ...], to: str, text: str, as_json: bool) -> None:
+    """Send a text message (a smoke test of the registered client)."""
+    from onprem.workflows.account import send_text
+
+    sent = send_text(open_deployment(config_path, overrides).api(), to, text)
+    emit(as_json, sent, f"sent to {sent['wa_id']}: message id {sent['id']}")
+
+
+@click.group()
+def users() -> None:
+    """API users of the client (admin and the users onprem created)."""
+
+
+@users.command("list")
+@deployment_options
+@json_option
+def users_list(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """List admin and the users onprem created, as the client reports them (the API cannot list users)."""
+    from onprem.workflows.account import list_users, registry_for
+
+    deployment = open_deployment(config_path, overrides)
+    rows = list_users(deployment.api(), registry_for(deployment))
+    lines = [f"{'USERNAME':<32} {'ROLE':<8} ON THE CLIENT"]
+    lines += [
+        f"{r['username']:<32} {r['role'] or '-':<8} {'present' if r['present'] else 'missing'}" for r in rows
+    ]
+    emit(as_json, {"users": rows}, "\n".join(lines))
+
+
+@users.command("create")
+@deployment_options
+@click.argument("username")
+@password_file_option
+@password_env_option
+@json_option
+def users_create(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    username: str,
+    password_file: str | None,
+    password_env: str | None,
+    as_json: bool,
+) -> None:
+    """Create USERNAME, or set its password if it exists (from --password-file or --password-env)."""
+    from onprem.errors import ConfigError
+    from onprem.secrets import check_admin_password, from_flags
+    from onprem.workflows.account import check_username, create_user, registry_for
+
+    check_username(username)
+    what = "password of the new user"
+    password = from_flags(password_file, password_env, os.environ, what=what, flag="password")
+    if password is None:
+        raise ConfigError(f"give the {what} with --password-file FILE or --password-env VAR")
+    problem = check_admin_password(password)
+    if problem:
+        raise ConfigError(f"the {what} {problem}")
+    deployment = open_deployment(config_path, overrides)
+    outcome = create_user(deployment.api(), registry_for(deployment), username, password)
+    emit(as_json, {"username": username, "status": outcome}, f"user {username}: {outcome}")
+
+
+@users.command("delete")
+@deployment_options
+@click.argument("username")
+@json_option
+def users_delete(config_path: str | None, overrides: tuple[str, ...], username: str, as_json: bool) -> None:
+    """Delete USERNAME (admin cannot be deleted)."""
+    from onprem.workflows.account import delete_user, registry_for
+
+    deployment = open_deployment(config_path, overrides)
+    outcome = delete_user(deployment.api(), registry_for(deployment), username)
+    emit(as_json, {"username": username, "status": outcome}, f"user {username}: {outcome}")
+
+
+COMMANDS = [register, verify, two_step, send, users]
