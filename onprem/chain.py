@@ -7,6 +7,7 @@ every problem is found here, each named with what to fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from onprem.errors import ConfigError
-from onprem.pki import PEM_BLOCK, signed_by
+from onprem.pki import PEM_BLOCK, covers, sans_of, signed_by
 
 KEY_KINDS = ("PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY")
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -115,3 +116,18 @@ def check_bundle(text: str, *, now: datetime, roots: list[x509.Certificate], ori
     if problems:
         raise ConfigError(problems)
     return CheckedBundle(text if text.endswith("\n") else text + "\n", certs[0], certs[1:])
+
+
+def check_names(cert: x509.Certificate, needed: Sequence[tuple[str, str]], origin: str) -> None:
+    """Raise ConfigError unless `cert`'s SANs cover every needed name (an IP only by an IP SAN)."""
+    missing = [(name, who) for name, who in needed if not covers(cert, name)]
+    if not missing:
+        return
+    found = ", ".join(sans_of(cert)) or "none"
+    lacking = "; ".join(f"{name} (used by {who})" for name, who in missing)
+    names = ", ".join(name for name, _ in needed)
+    raise ConfigError(
+        f"{origin}: the certificate's SANs ({found}) do not cover {lacking}; nothing was uploaded. Issue it "
+        f"for {names} (IP addresses as IP SANs): `onprem certs issue` writes such a bundle to "
+        "certs/web-bundle.pem in the state directory; or change client.web_servername"
+    )

@@ -145,6 +145,27 @@ def sans_of(cert: x509.Certificate) -> list[str]:
     ]
 
 
+def covers(cert: x509.Certificate, name: str) -> bool:
+    """Whether `cert`'s SANs cover `name` as TLS clients check it: an IP address only by an IP SAN, a
+    DNS name by the same name or a wildcard for its left-most label (`*.example.com`)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None:
+        return address in ext.get_values_for_type(x509.IPAddress)
+    wanted = name.lower().rstrip(".")
+    parent = wanted.split(".", 1)[1] if "." in wanted else None
+    for pattern in (str(v).lower().rstrip(".") for v in ext.get_values_for_type(x509.DNSName)):
+        if pattern == wanted or (pattern.startswith("*.") and parent is not None and pattern[2:] == parent):
+            return True
+    return False
+
+
 def load_certs(text: str) -> list[x509.Certificate]:
     """Every certificate in a PEM text, in order. Raises ValueError on a malformed block."""
     return [

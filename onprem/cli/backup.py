@@ -13,7 +13,9 @@ from onprem.cli.options import (
     deployment_options,
     emit,
     json_option,
+    locked,
     open_deployment,
+    operation_options,
     password_env_option,
     password_file_option,
     yes_option,
@@ -22,14 +24,11 @@ from onprem.cli.options import (
 if TYPE_CHECKING:
     from onprem.deployment import Deployment
 
-BACKUP_PASSWORD = "BACKUP_PASSWORD"  # noqa: S105 - the name of a secret file, not a value
 
+def _password(deployment: Deployment, file: str | None, env: str | None) -> tuple[str, str]:
+    from onprem.workflows.secrets_info import backup_password
 
-def _password(deployment: Deployment, file: str | None, env: str | None) -> str:
-    from onprem.secrets import from_flags
-
-    given = from_flags(file, env, os.environ, what="backup password", flag="password")
-    return given if given is not None else deployment.secrets.read_or_generate(BACKUP_PASSWORD)
+    return backup_password(deployment, file, env, os.environ)
 
 
 @click.command()
@@ -53,19 +52,19 @@ def backup(
 ) -> None:
     """Back up settings (through the API), the database and the media volume into one encrypted archive.
 
-    The password comes from --password-file, --password-env, else the state directory's
-    secrets/BACKUP_PASSWORD (generated on first use): keep a copy of it off this host."""
+    The password comes from --password-file, --password-env, else secrets.backup_password of the
+    config (a file, env var or command; by default generated on first use and kept in the state
+    directory's secrets/BACKUP_PASSWORD): keep a copy of it off this host. The answer says where it is."""
     from onprem.workflows.backup import backup_to
 
     deployment = open_deployment(config_path, overrides)
     deployment.api()  # first: a deployment that is not there stores no new password either
-    password = _password(deployment, password_file, password_env)
+    password, where = _password(deployment, password_file, password_env)
     done = backup_to(deployment, password=password, output=output)
+    done["password"] = where
+    human = f"backup written to {done['file']} ({done['bytes']} bytes); its password is in {where}"
     if password_file is None and password_env is None:
-        done["password"] = str(deployment.secrets.path(BACKUP_PASSWORD))
-    human = f"backup written to {done['file']} ({done['bytes']} bytes)"
-    if "password" in done:
-        human += f"; its password is in {done['password']} (keep a copy off this host)"
+        human += " (keep a copy off this host)"
     emit(as_json, done, human)
 
 
@@ -75,6 +74,7 @@ def backup(
 @password_file_option
 @password_env_option
 @yes_option
+@operation_options
 @json_option
 def restore(
     config_path: str | None,
@@ -83,6 +83,8 @@ def restore(
     password_file: str | None,
     password_env: str | None,
     yes: bool,
+    lock_wait: float,
+    reason: str,
     as_json: bool,
 ) -> None:
     """Verify ARCHIVE_FILE completely, then restore the database, media and settings from it (asks
@@ -90,9 +92,10 @@ def restore(
     from onprem.workflows.backup import restore_from
 
     deployment = open_deployment(config_path, overrides)
-    password = _password(deployment, password_file, password_env)
+    password, _where = _password(deployment, password_file, password_env)
     ask = (lambda _question: None) if yes else confirm
-    done = restore_from(deployment, archive_file, password=password, confirm=ask)
+    with locked(deployment, lock_wait, reason):
+        done = restore_from(deployment, archive_file, password=password, confirm=ask)
     emit(as_json, done, "\n".join(f"{k}: {v}" for k, v in done.items()))
 
 

@@ -73,7 +73,10 @@ def make_app(scraper: Scraper, settings: ExporterSettings) -> web.Application:
 def make_scraper(settings: ExporterSettings, transport: Transport | None = None) -> Scraper:
     """A scraper wired to the configured upstream (or to `transport`, for tests and benchmarks)."""
     transport = transport or AiohttpTransport(
-        settings.upstream_url, ca_file=settings.ca_file, server_name=settings.tls_server_name
+        settings.upstream_url,
+        ca_file=settings.ca_file,
+        trusted_ca_file=settings.trusted_ca_file,
+        server_name=settings.tls_server_name,
     )
     credentials = UpstreamAuth(transport, api_key_file=settings.api_key_file, login=settings.login)
     return Scraper(UpstreamClient(transport, credentials), stats_db=settings.stats_db)

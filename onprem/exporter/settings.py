@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from onprem.sidecar import load_section, parse_section, split_listen
 
 DEFAULT_CA_FILE = "/usr/local/waent/data/certs/external/ca.pem"
+DEFAULT_TRUSTED_CA_FILE = "/usr/local/waent/data/onprem/trusted.pem"
 DEFAULT_API_KEY_FILE = "/run/secrets/WA_API_KEY"
 DEFAULT_LISTEN = "127.0.0.1:9108"
 
@@ -66,6 +67,9 @@ class ExporterSettings(_Model):
     """Name to verify the upstream certificate against, when it differs from the URL's host."""
     ca_file: str | None = DEFAULT_CA_FILE
     """PEM CA that signed the upstream certificate (pinned); null means the system trust store."""
+    trusted_ca_file: str | None = DEFAULT_TRUSTED_CA_FILE
+    """More roots to trust, read when the file exists and is not empty: `onprem certs upload` writes the
+    uploaded chain's root there (in the client's data volume), so the exporter follows an upload."""
     api_key_file: str | None = DEFAULT_API_KEY_FILE
     """File holding WA_API_KEY, sent as `Authorization: Apikey`; null to use only the token fallback."""
     login: LoginSettings | None = None
@@ -91,7 +95,7 @@ class ExporterSettings(_Model):
         _ = parts.port  # raises ValueError on a bad port
         return value.rstrip("/")
 
-    @field_validator("ca_file", "api_key_file")
+    @field_validator("ca_file", "trusted_ca_file", "api_key_file")
     @classmethod
     def _paths(cls, value: str | None) -> str | None:
         return _absolute(value)

@@ -59,24 +59,49 @@ class Transport(Protocol):
         ...
 
 
-def ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    """A verifying client context trusting only `ca_file` (or the system store when None).
+def ssl_context(ca_file: str | None, trusted_ca_file: str | None = None) -> ssl.SSLContext:
+    """A verifying client context trusting only `ca_file` (or the system store when None), plus the
+    roots in `trusted_ca_file` when that file exists and is not empty.
 
-    Raises UpstreamError if the CA file is missing or not PEM (e.g. the web container has not made it yet).
+    Raises UpstreamError if the CA file is missing or not PEM (e.g. the web container has not made it yet),
+    or the trusted roots are not PEM.
     """
     try:
-        if ca_file is None:
-            return ssl.create_default_context()
-        return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context(cafile=ca_file)  # None: the system store
     except (OSError, ssl.SSLError) as exc:
         raise UpstreamError(f"cannot load the upstream CA from {ca_file}: {exc}") from None
+    if trusted_ca_file is None:
+        return context
+    try:
+        with open(trusted_ca_file, encoding="ascii") as handle:
+            roots = handle.read()
+    except FileNotFoundError:
+        return context
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UpstreamError(f"cannot read the trusted roots {trusted_ca_file}: {exc}") from None
+    if roots.strip():
+        try:
+            context.load_verify_locations(cadata=roots)
+        except (ssl.SSLError, ValueError) as exc:
+            raise UpstreamError(f"cannot load the trusted roots from {trusted_ca_file}: {exc}") from None
+    return context
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """(mtime, size, inode) of a file, None when it does not exist. Raises OSError otherwise."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 class AiohttpTransport:
     """HTTPS to `base_url` over one pooled aiohttp session.
 
-    The CA file is re-read when it changes on disk (the web container creates it on first start and
-    re-creates it when its server name changes), so the exporter needs no restart to follow it.
+    The CA file and the trusted roots are re-read when they change on disk (the web container creates
+    its CA on first start; `onprem certs upload` writes the roots of an uploaded chain), so the exporter
+    needs no restart to follow them.
     """
 
     def __init__(
@@ -84,32 +109,32 @@ class AiohttpTransport:
         base_url: str,
         *,
         ca_file: str | None,
+        trusted_ca_file: str | None = None,
         server_name: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._ca_file = ca_file
+        self._trusted_ca_file = trusted_ca_file
         self._server_name = server_name
         self._max_body = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
-        self._ca_stamp: tuple[int, int, int] | None = None
+        self._ca_stamp: tuple[tuple[int, int, int] | None, ...] | None = None
         self._clock = clock
         self._certificate: tuple[float, ssl.SSLContext, float] | None = None  # (read at, context, notAfter)
 
     def _context(self) -> ssl.SSLContext:
-        if self._ca_file is None:
-            if self._ssl is None:
-                self._ssl = ssl_context(None)
-            return self._ssl
+        files = [f for f in (self._ca_file, self._trusted_ca_file) if f is not None]
         try:
-            st = os.stat(self._ca_file)
+            stamp = tuple(_stamp(f) for f in files)
         except OSError as exc:
-            raise UpstreamError(f"cannot read the upstream CA {self._ca_file}: {exc.strerror}") from None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            raise UpstreamError(f"cannot read the upstream CA: {exc}") from None
+        if self._ca_file is not None and stamp[0] is None:
+            raise UpstreamError(f"cannot read the upstream CA {self._ca_file}: it does not exist (yet)")
         if self._ssl is None or stamp != self._ca_stamp:
-            self._ssl = ssl_context(self._ca_file)
+            self._ssl = ssl_context(self._ca_file, self._trusted_ca_file)
             self._ca_stamp = stamp
         return self._ssl
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -131,6 +131,7 @@ def restore(
     password: str,
     origin: str,
     confirm: Callable[[str], None] = lambda _question: None,
+    require_running: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Verify, ask `confirm` (which raises to stop), then restore the database and media with the
     client stopped, start and gate it, and restore the settings through the API when the client comes
@@ -146,7 +147,8 @@ def restore(
             f"{origin}: the backup holds a {manifest.get('db_kind')} database but this deployment runs "
             f"{db_kind or 'an external database'}; restore it into a deployment of the same kind"
         )
-    _check_running(deployment, ["db", WEB_SERVICE] if db_kind is not None else [WEB_SERVICE])
+    default = ["db", WEB_SERVICE] if db_kind is not None else [WEB_SERVICE]
+    _check_running(deployment, list(require_running) if require_running is not None else default)
     confirm(
         f"overwrite the database and media of {deployment.project} with the backup of "
         f"{manifest.get('deployment')} made {manifest.get('created')}?"
@@ -215,6 +217,7 @@ def restore_from(
     *,
     password: str,
     confirm: Callable[[str], None] = lambda _question: None,
+    require_running: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """`onprem restore FILE`: read the archive and `restore` it. Raises ConfigError when unreadable."""
     api = deployment.api()
@@ -222,4 +225,12 @@ def restore_from(
         data = archive_file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{archive_file}: cannot read the backup ({exc.strerror})") from None
-    return restore(api, deployment, data=data, password=password, origin=str(archive_file), confirm=confirm)
+    return restore(
+        api,
+        deployment,
+        data=data,
+        password=password,
+        origin=str(archive_file),
+        confirm=confirm,
+        require_running=require_running,
+    )

@@ -9,19 +9,22 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
 from onprem import pki
-from onprem.chain import check_bundle
+from onprem.chain import check_bundle, check_names
 from onprem.config import Settings
 from onprem.deployment import TRUSTED_FILE, Deployment, published_web
-from onprem.errors import ConfigError, StateError
+from onprem.errors import ConfigError, OnpremError, StateError
 from onprem.state import CertFiles
+from onprem.workflows import webcert
 from onprem.workflows.gate import restart
 
 RENEW_BEFORE = timedelta(days=30)
@@ -167,6 +170,61 @@ def roots_for(ca_file: Path | None, files: CertFiles) -> list[x509.Certificate]:
         raise ConfigError(f"{ca_file}: is not a PEM certificate") from None
 
 
+def names_in_use(settings: Settings, *, remote: bool) -> list[tuple[str, str]]:
+    """The names an uploaded web certificate must cover, each with who reaches the endpoint by it (pure):
+    the server name, the address onprem reaches the published port at (an SSH tunnel's loopback for a
+    remote host), and the exporter's name for the web service."""
+    host, _port = published_web(settings)
+    needed = [
+        (settings.client.web_servername, "client.web_servername"),
+        (host, "onprem, at the published web port (network.bind_address)"),
+    ]
+    if remote:
+        needed.append(("127.0.0.1", "onprem, through its SSH tunnel to the host"))
+    exporter = settings.exporter
+    if exporter.enabled:
+        name = exporter.tls_server_name or urlsplit(exporter.upstream_url).hostname or ""
+        needed.append((name, "the exporter (exporter.upstream_url / tls_server_name)"))
+    unique: dict[str, str] = {}
+    for name, who in needed:
+        unique.setdefault(name, who)
+    return list(unique.items())
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """A bundle that passed every check before upload, with the roots to trust and its digest."""
+
+    text: str
+    trusted: list[x509.Certificate]
+    digest: str
+    info: dict[str, Any]
+
+
+def check_upload(
+    bundle_text: str,
+    *,
+    origin: str,
+    roots: list[x509.Certificate],
+    now: datetime,
+    needed: Sequence[tuple[str, str]] = (),
+) -> CheckedUpload:
+    """Every check of a bundle before it is uploaded: order, key, dates, chain, the root to trust, and
+    the names in use (pure). Raises ConfigError naming each problem and its fix."""
+    checked = check_bundle(bundle_text, now=now, roots=roots, origin=origin)
+    check_names(checked.server, needed, origin)
+    top = checked.chain[-1]
+    trusted = roots or ([top] if pki.signed_by(top, top) else [])
+    if not trusted:
+        raise ConfigError(
+            f"{origin}: the chain does not end with a root; give the root CA with --ca FILE so onprem can "
+            "keep verifying the web endpoint after the upload"
+        )
+    digest = hashlib.sha256(checked.text.encode()).hexdigest()
+    info = {"server": pki.describe(checked.server, now), "sha256": digest}
+    return CheckedUpload(checked.text, trusted, digest, info)
+
+
 def upload(
     api: CertApi,
     *,
@@ -177,31 +235,27 @@ def upload(
     files: CertFiles,
     pinned_ca: Path,
     restart_web: Callable[[], object],
+    needed: Sequence[tuple[str, str]] = (),
+    trust: Callable[[str], object] = lambda _pem: None,
 ) -> dict[str, Any]:
-    """Check the bundle, upload it, trust its root for the API, restart the web containers.
+    """Check the bundle, trust its root (for the API, and through `trust` for the exporter), upload it,
+    restart the web containers.
 
     Skipped ("already uploaded") when this exact bundle was the last one uploaded. Raises ConfigError
     (nothing uploaded) for any problem of the bundle, ApiError when the client refuses it.
     """
-    checked = check_bundle(bundle_text, now=now, roots=roots, origin=origin)
-    top = checked.chain[-1]
-    trusted = roots or ([top] if pki.signed_by(top, top) else [])
-    if not trusted:
-        raise ConfigError(
-            f"{origin}: the chain does not end with a root; give the root CA with --ca FILE so onprem can "
-            "keep verifying the web endpoint after the upload"
-        )
-    digest = hashlib.sha256(checked.text.encode()).hexdigest()
-    info = {"server": pki.describe(checked.server, now), "sha256": digest}
-    if files.read("uploaded.sha256") == digest + "\n":
-        return {"status": "already uploaded", **info}
-    _pin(pinned_ca, trusted)
+    checked = check_upload(bundle_text, origin=origin, roots=roots, now=now, needed=needed)
+    if files.read(webcert.DIGEST_FILE) == checked.digest + "\n":
+        return {"status": "already uploaded", **checked.info}
+    _pin(pinned_ca, checked.trusted)
     # Kept apart too: a later deploy re-pins the client's own CA and must keep trusting this root.
-    files.write(TRUSTED_FILE, "".join(pki.cert_pem(r) for r in trusted))
+    roots_pem = "".join(pki.cert_pem(r) for r in checked.trusted)
+    files.write(TRUSTED_FILE, roots_pem)
+    trust(roots_pem)
     api.upload_external_certificate(checked.text)
-    files.write("uploaded.sha256", digest + "\n")
+    files.write(webcert.DIGEST_FILE, checked.digest + "\n")
     restart_web()
-    return {"status": "uploaded", **info}
+    return {"status": "uploaded", **checked.info}
 
 
 def _pin(pinned_ca: Path, roots: list[x509.Certificate]) -> None:
@@ -257,22 +311,53 @@ def issue_and_apply(deployment: Deployment) -> dict[str, str]:
 
 
 def upload_chain(deployment: Deployment, chain_file: Path, ca_file: Path | None) -> dict[str, Any]:
-    """`onprem certs upload`: check the PEM bundle in `chain_file` completely, upload it, trust its
-    root, restart and gate `waweb`. Raises ConfigError (nothing uploaded), ApiError or GateError."""
+    """`onprem certs upload`: check the PEM bundle in `chain_file` completely (names in use included),
+    upload it, trust its root (onprem and the exporter), restart and gate `waweb`; when web does not come
+    back healthy, put the previous certificate and trust back and gate again.
+
+    Raises ConfigError (nothing uploaded), ApiError (the client refused it: nothing changed), GateError
+    (web did not come back with it: reverted, or saying what is left to do)."""
     try:
         text = chain_file.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{chain_file}: cannot read the PEM bundle ({exc})") from None
-    return upload(
-        deployment.api(),
-        bundle_text=text,
-        origin=str(chain_file),
-        roots=roots_for(ca_file, deployment.state.certs),
-        now=deployment.now(),
-        files=deployment.state.certs,
-        pinned_ca=deployment.state.ca_file,
-        restart_web=lambda: restart(deployment, ["waweb"]),
-    )
+    settings = deployment.settings
+    remote = settings.hosts[0].address != "local"
+    origin, roots, now = str(chain_file), roots_for(ca_file, deployment.state.certs), deployment.now()
+    needed = names_in_use(settings, remote=remote)
+    checked = check_upload(text, origin=origin, roots=roots, now=now, needed=needed)
+    files = deployment.state.certs
+    if files.read(webcert.DIGEST_FILE) == checked.digest + "\n":
+        return {"status": "already uploaded", **checked.info}
+    api = deployment.api()
+    previous = webcert.take(deployment)
+    webcert.keep_copy(deployment, previous)
+    try:
+        done = upload(
+            api,
+            bundle_text=text,
+            origin=origin,
+            roots=roots,
+            now=now,
+            files=files,
+            pinned_ca=deployment.state.ca_file,
+            restart_web=lambda: webcert.restart_web(deployment),
+            needed=needed,
+            trust=lambda pem: webcert.trust_exporter(deployment, pem),
+        )
+    except OnpremError as exc:
+        if files.read(webcert.DIGEST_FILE) != checked.digest + "\n":
+            webcert.restore_state(deployment, previous)  # the client did not take it: nothing to revert
+            webcert.drop_copy(deployment)
+            raise
+        failure, reverted = webcert.revert(deployment, previous, exc)
+        if reverted:
+            webcert.drop_copy(deployment)
+        raise failure from exc
+    webcert.drop_copy(deployment)
+    if webcert.exporter_trust_path(deployment) is not None:
+        done["exporter"] = "trusts the uploaded root"
+    return done
 
 
 def endpoint_status(
