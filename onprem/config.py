@@ -50,6 +50,8 @@ class DeploymentSettings(Model):
     state_dir: str = ".onprem"
     """Where secrets, the rendered bundle and deploy records live (relative to the config file)."""
     timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
+    """How many releases the state directory keeps (the running one and the one before always stay)."""
     """How long `deploy` waits for every service to be healthy and the API to answer."""
 
 
@@ -75,14 +77,23 @@ class HostSettings(Model):
 class ClientSettings(Model):
     image_registry: str = EMULATOR_REGISTRY
     """Registry holding `coreapp` and `web` images; `onprem-emulator` is the emulated client built locally."""
-    version: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] = "2.57.2"
+    version: str = "2.57.2"
+    """The client version, as in the image tags (`v2.57.2`; `2.57.2` means the same)."""
     mode: Literal["single", "multiconnect"] = "single"
     shards: int = 1
     """Multiconnect shard count, one of 1, 2, 4, 8, 16, 32 (coreapps = shards + 1)."""
     web_servername: str = "localhost"
     """Server name of the web endpoint's TLS certificate (WA_WEB_SERVERNAME)."""
     platform: str | None = None
-    """Image platform, e.g. linux/x86_64 for Meta's amd64-only images on other hosts."""
+    """Image platform; Meta's images are amd64-only, so real images default to linux/amd64."""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        bare = value.strip().removeprefix("v")
+        if not re.fullmatch(r"\d+\.\d+(\.\d+)?", bare):
+            raise ValueError(f"{value!r} is not a client version: write it like 2.57.2 (or v2.57.2)")
+        return bare
 
     @field_validator("shards")
     @classmethod
@@ -94,6 +105,11 @@ class ClientSettings(Model):
     @property
     def emulated(self) -> bool:
         return self.image_registry == EMULATOR_REGISTRY
+
+    @property
+    def effective_platform(self) -> str | None:
+        """The platform images run as: the configured one, else linux/amd64 for Meta's images."""
+        return self.platform or (None if self.emulated else "linux/amd64")
 
     @property
     def coreapp_image(self) -> str:
@@ -193,6 +209,7 @@ BUILTIN_SECRET_NAMES = frozenset(
         "RELAY_APP_SECRET",
         "RELAY_VERIFY_TOKEN",
         "RELAY_REDIS_PASSWORD",
+        "BACKUP_PASSWORD",
     }
 )
 
@@ -207,6 +224,9 @@ class SecretsSettings(Model):
     relay_verify_token: SecretSource = SecretSource()
     relay_redis_password: SecretSource = SecretSource()
     """The bundled Redis's password (the relay's store with `relay.store.backend: redis`)."""
+    backup_password: SecretSource = SecretSource()
+    """The password of `onprem backup` archives (generated: kept as secrets/BACKUP_PASSWORD in the state
+    directory; keep a copy off the host). `--password-file`/`--password-env` still win."""
     extra: dict[SecretName, SecretSource] = Field(default_factory=dict)
     """More secret files by name, e.g. RELAY_SINK_SECRET for a downstream endpoint's `secret_file`
     (/run/secrets/RELAY_SINK_SECRET); generated ones are Standard Webhooks secrets (whsec_...)."""

@@ -116,7 +116,7 @@ class Deployment:
         self.loaded = loaded
         self.settings = loaded.settings
         self.state = StateDir(loaded.state_dir)
-        self.secrets = SecretStore(self.state.secrets, environ=environ)
+        self.secrets = SecretStore(self.state.secrets, environ=environ, previous=self.state.previous_secrets)
         self.engine = engine
         self.environ = environ
         self.clock = clock
@@ -142,6 +142,23 @@ class Deployment:
             environ=dict(os.environ) if environ is None else environ,
             progress=progress,
         )
+
+    def with_loaded(self, loaded: LoadedConfig) -> Deployment:
+        """A handle on the same deployment (engine, state, tunnel) for other settings, e.g. an
+        upgrade's new version. Closing either closes what both opened."""
+        twin = Deployment(
+            loaded,
+            engine=self.engine,
+            api_factory=self._api_factory,
+            environ=self.environ,
+            clock=self.clock,
+            sleep=self.sleep,
+            now=self.now,
+            progress=self.progress,
+        )
+        twin._exits = self._exits
+        twin._api_base = self._api_base
+        return twin
 
     def __enter__(self) -> Deployment:
         return self

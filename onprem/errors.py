@@ -12,6 +12,7 @@ never contain secret values.
     5  ApiError       the client's API refused or is unreachable
     6  StateError     the state directory (or a sidecar's store) is unusable
     7  ServeError     a server process (relay, exporter, emulator) cannot start
+    8  LockError      another command holds the deployment's lock (names holder, host, pid, since when)
   130                 the operator declined a confirmation or interrupted (set by the CLI)
 """
 
@@ -100,3 +101,12 @@ class ServeError(OnpremError):
     certificate is unusable. Exit code 7."""
 
     exit_code = 7
+
+
+class LockError(OnpremError):
+    """Another command holds the deployment's lock, on this machine or on one of its hosts. Exit code 8.
+
+    The message names the holder (user, host, pid), since when, its command and reason, and the way out.
+    """
+
+    exit_code = 8

@@ -126,8 +126,26 @@ def all_secret_names(settings: Settings) -> list[str]:
     return sorted(names | set(relay_secret_names(settings)) | set(exporter_secret_names(settings)))
 
 
-def context(settings: Settings) -> dict[str, Any]:
-    """Template variables for a deployment (pure)."""
+IDENTITY_LABEL = "org.onprem.identity"
+
+
+def data_volumes(settings: Settings) -> list[str]:
+    """The named volumes that hold the deployment's data, which no release owns (pure)."""
+    volumes = ["whatsappMedia", "waentData"]
+    if settings.db.engine != "external":
+        volumes.append("postgresData" if settings.db.kind == "postgres" else "mysqlData")
+    if settings.relay.enabled and settings.relay.store.backend == "sqlite":
+        volumes.append("relayData")
+    if bundled_redis(settings):
+        volumes.append("redisData")
+    volumes.append("prometheusData")
+    if settings.monitoring.grafana_image:
+        volumes.append("grafanaData")
+    return volumes
+
+
+def context(settings: Settings, identity: str = "") -> dict[str, Any]:
+    """Template variables for a deployment (pure); `identity` labels the data volumes."""
     nodes = core_nodes(settings)
     multiconnect = settings.client.mode == "multiconnect"
     relay_port = settings.network.relay_port
@@ -148,7 +166,7 @@ def context(settings: Settings) -> dict[str, Any]:
         "web_depends_on": ["master1"] if multiconnect else ["wacore"],
         "coreapp_image": settings.client.coreapp_image,
         "web_image": settings.client.web_image,
-        "platform": settings.client.platform,
+        "platform": settings.client.effective_platform,
         "wait_script": f"/opt/whatsapp/bin/wait_on_{'postgres' if db['kind'] == 'postgres' else 'mysql'}.sh",
         "web_servername": settings.client.web_servername,
         "bind": settings.network.bind_address,
@@ -182,6 +200,8 @@ def context(settings: Settings) -> dict[str, Any]:
         "all_secrets": all_secret_names(settings),
         "monitoring": settings.monitoring,
         "grafana_port": settings.network.grafana_port,
+        "data_volumes": data_volumes(settings),
+        "identity": identity,
     }
 
 
@@ -219,14 +239,15 @@ def read_kit(monitoring_dir: Path = MONITORING_DIR) -> dict[str, str]:
 
 
 def render(
-    settings: Settings, *, kit: Mapping[str, str], templates_dir: Path = TEMPLATES_DIR
+    settings: Settings, *, kit: Mapping[str, str], identity: str = "", templates_dir: Path = TEMPLATES_DIR
 ) -> dict[str, str]:
-    """Render every file of the bundle; `kit` is the monitoring rules by name (see `read_kit`).
+    """Render every file of the bundle; `kit` is the monitoring rules by name (see `read_kit`);
+    `identity` (the state directory's) labels the data volumes.
 
     Raises jinja2.UndefinedError if a template uses a variable the context lacks (a programming error).
     """
     env = _environment(templates_dir)
-    ctx = context(settings)
+    ctx = context(settings, identity)
     files = {
         COMPOSE_FILE: env.get_template("compose.yaml.j2").render(ctx),
         "db.env": env.get_template("db.env.j2").render(ctx),

@@ -1,13 +1,19 @@
 """The state directory of one deployment, `<state_dir>/<name>/`: every file and folder it holds, by name.
 
     secrets/            one file per secret (0700; files 0600), mounted as /run/secrets/NAME
+    secrets-previous/   the value a running `onprem secrets rotate` replaced, until it is healthy (0600)
     bundle/             the rendered compose bundle of the last render
     ca.pem              the client's CA (and roots of an uploaded chain), pinned for every API call
-    deployed.json       the record of the last successful deploy (digest, services; 0600)
     certs/              the internal CA and server certificates (`onprem certs issue`; keys 0600)
     registration.json   the pending registration request (`onprem register`, then `verify`)
     users.json          the API users onprem created
     backups/            archives `onprem backup` wrote without `-o`
+    lock.json           the deployment's lock while a command changes it (holder, time, command; 0600)
+    audit.jsonl         the audit log: one JSON line per command that changed the deployment (0600)
+    identity.json       this state directory's identity, which its data volumes carry as a label
+    releases/, current.json   every deploy's release and the pointer to the running one (releases.py)
+
+A remote host keeps its own lock.json and audit.jsonl, by the same names, in `<remote_dir>/<name>/`.
 
 Nothing outside this module spells these names. Writes are atomic (temporary file, then rename).
 """
@@ -16,12 +22,18 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from onprem.bundle import atomic_write
 from onprem.errors import StateError
+
+LOCK_FILE = "lock.json"
+"""The lock's name, in the state directory and in each remote host's directory of the deployment."""
+AUDIT_FILE = "audit.jsonl"
+"""The audit log's name, in the state directory and in each remote host's directory of the deployment."""
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -91,16 +103,16 @@ class StateDir:
         return self.root / "secrets"
 
     @property
+    def previous_secrets(self) -> Path:
+        return self.root / "secrets-previous"
+
+    @property
     def bundle(self) -> Path:
         return self.root / "bundle"
 
     @property
     def ca_file(self) -> Path:
         return self.root / "ca.pem"
-
-    @property
-    def record_file(self) -> Path:
-        return self.root / "deployed.json"
 
     @property
     def certs(self) -> CertFiles:
@@ -118,17 +130,34 @@ class StateDir:
     def backups(self) -> Path:
         return self.root / "backups"
 
-    def read_record(self) -> dict[str, Any]:
-        """The last successful deploy's record ({} when there was none). Raises StateError."""
-        data = read_json(self.record_file, "the record of the last deploy")
-        return data if isinstance(data, dict) else {}
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
 
-    def write_record(self, record: dict[str, Any]) -> None:
-        """Record a successful deploy (mode 0600: it holds hashes of secrets). Raises StateError."""
-        write_json(self.record_file, record, private=True)
+    @property
+    def audit_file(self) -> Path:
+        return self.root / AUDIT_FILE
 
-    def clear_record(self) -> None:
-        self.record_file.unlink(missing_ok=True)
+    @property
+    def identity_file(self) -> Path:
+        return self.root / "identity.json"
+
+    def identity(self) -> dict[str, str] | None:
+        """{"id", "created"} of this state directory, None before its first deploy."""
+        data = read_json(self.identity_file, "the identity of this state directory")
+        if isinstance(data, dict) and isinstance(data.get("id"), str):
+            return {"id": data["id"], "created": str(data.get("created", ""))}
+        return None
+
+    def identity_or_new(self) -> tuple[str, bool]:
+        """(this state directory's identity, whether it is new and not written yet)."""
+        found = self.identity()
+        return (found["id"], False) if found else (uuid.uuid4().hex, True)
+
+    def write_identity(self, identity: str, created: str) -> None:
+        """Record the identity on first use (never replaced afterwards). Raises StateError."""
+        if self.identity() is None:
+            write_json(self.identity_file, {"id": identity, "created": created})
 
     def pin_ca(self, pem: bytes) -> None:
         """Make `pem` the pinned CA bundle (unchanged files are not rewritten). Raises StateError."""

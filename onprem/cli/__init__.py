@@ -13,7 +13,7 @@ import sys
 import click
 
 from onprem import __version__
-from onprem.cli import account, backup, emulator, exporter, lifecycle, relay, tls
+from onprem.cli import account, backup, changes, emulator, exporter, lifecycle, locking, relay, secrets, tls
 from onprem.errors import OnpremError
 
 ABORTED = 130
@@ -30,7 +30,7 @@ def cli() -> None:
     """
 
 
-for module in (lifecycle, account, tls, backup, relay, exporter, emulator):
+for module in (lifecycle, changes, account, tls, backup, secrets, locking, relay, exporter, emulator):
     for command in module.COMMANDS:
         cli.add_command(command)
 
@@ -38,7 +38,8 @@ for module in (lifecycle, account, tls, backup, relay, exporter, emulator):
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map onprem errors to their exit codes. The only place that calls sys.exit."""
     try:
-        cli.main(args=argv, prog_name="onprem", standalone_mode=False)
+        # Outside standalone mode click returns an Exit's code (e.g. `plan --detailed-exitcode`'s 2).
+        code = cli.main(args=argv, prog_name="onprem", standalone_mode=False)
     except OnpremError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

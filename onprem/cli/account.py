@@ -14,7 +14,9 @@ from onprem.cli.options import (
     deployment_options,
     emit,
     json_option,
+    locked,
     open_deployment,
+    operation_options,
     password_env_option,
     password_file_option,
     pin_file_option,
@@ -34,6 +36,7 @@ from onprem.cli.options import (
     help="The verified-name certificate from the WhatsApp Manager.",
 )
 @pin_file_option
+@operation_options
 @json_option
 def register(
     config_path: str | None,
@@ -43,19 +46,23 @@ def register(
     method: str,
     cert_file: Path,
     pin_file: Path | None,
+    lock_wait: float,
+    reason: str,
     as_json: bool,
 ) -> None:
     """Register the business number CC NUMBER; finish with `onprem verify CODE`."""
     from onprem.workflows.registration import register_number
 
-    result = register_number(
-        open_deployment(config_path, overrides),
-        cc=cc,
-        phone_number=number,
-        method="voice" if method == "voice" else "sms",
-        cert_file=cert_file,
-        pin_file=pin_file,
-    )
+    deployment = open_deployment(config_path, overrides)
+    with locked(deployment, lock_wait, reason):
+        result = register_number(
+            deployment,
+            cc=cc,
+            phone_number=number,
+            method="voice" if method == "voice" else "sms",
+            cert_file=cert_file,
+            pin_file=pin_file,
+        )
     human = f"{result.number}: {result.status}"
     if result.status == "code sent":
         human += f" by {method}" + (f" (verified name {result.vname})" if result.vname else "")
@@ -66,12 +73,22 @@ def register(
 @click.command()
 @deployment_options
 @click.argument("code")
+@operation_options
 @json_option
-def verify(config_path: str | None, overrides: tuple[str, ...], code: str, as_json: bool) -> None:
+def verify(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    code: str,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
+) -> None:
     """Finish the registration with the CODE received by SMS or voice."""
     from onprem.workflows.registration import verify_code
 
-    result = verify_code(open_deployment(config_path, overrides), code)
+    deployment = open_deployment(config_path, overrides)
+    with locked(deployment, lock_wait, reason):
+        result = verify_code(deployment, code)
     emit(as_json, result.as_dict(), f"{result.number or 'the number'}: {result.status}")
 
 
@@ -83,25 +100,38 @@ def two_step() -> None:
 @two_step.command("enable")
 @deployment_options
 @pin_file_option
+@operation_options
 @json_option
 def two_step_enable(
-    config_path: str | None, overrides: tuple[str, ...], pin_file: Path | None, as_json: bool
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    pin_file: Path | None,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
 ) -> None:
     """Turn two-step verification on with the PIN in --pin-file."""
     from onprem.workflows.account import set_two_step
 
-    state = set_two_step(open_deployment(config_path, overrides), enable=True, pin_file=pin_file)
+    deployment = open_deployment(config_path, overrides)
+    with locked(deployment, lock_wait, reason):
+        state = set_two_step(deployment, enable=True, pin_file=pin_file)
     emit(as_json, {"two_step": state}, f"two-step verification {state}")
 
 
 @two_step.command("disable")
 @deployment_options
+@operation_options
 @json_option
-def two_step_disable(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+def two_step_disable(
+    config_path: str | None, overrides: tuple[str, ...], lock_wait: float, reason: str, as_json: bool
+) -> None:
     """Turn two-step verification off."""
     from onprem.workflows.account import set_two_step
 
-    state = set_two_step(open_deployment(config_path, overrides), enable=False, pin_file=None)
+    deployment = open_deployment(config_path, overrides)
+    with locked(deployment, lock_wait, reason):
+        state = set_two_step(deployment, enable=False, pin_file=None)
     emit(as_json, {"two_step": state}, f"two-step verification {state}")
 
 
@@ -144,6 +174,7 @@ def users_list(config_path: str | None, overrides: tuple[str, ...], as_json: boo
 @click.argument("username")
 @password_file_option
 @password_env_option
+@operation_options
 @json_option
 def users_create(
     config_path: str | None,
@@ -151,6 +182,8 @@ def users_create(
     username: str,
     password_file: str | None,
     password_env: str | None,
+    lock_wait: float,
+    reason: str,
     as_json: bool,
 ) -> None:
     """Create USERNAME, or set its password if it exists (from --password-file or --password-env)."""
@@ -167,20 +200,30 @@ def users_create(
     if problem:
         raise ConfigError(f"the {what} {problem}")
     deployment = open_deployment(config_path, overrides)
-    outcome = create_user(deployment.api(), registry_for(deployment), username, password)
+    with locked(deployment, lock_wait, reason):
+        outcome = create_user(deployment.api(), registry_for(deployment), username, password)
     emit(as_json, {"username": username, "status": outcome}, f"user {username}: {outcome}")
 
 
 @users.command("delete")
 @deployment_options
 @click.argument("username")
+@operation_options
 @json_option
-def users_delete(config_path: str | None, overrides: tuple[str, ...], username: str, as_json: bool) -> None:
+def users_delete(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    username: str,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
+) -> None:
     """Delete USERNAME (admin cannot be deleted)."""
     from onprem.workflows.account import delete_user, registry_for
 
     deployment = open_deployment(config_path, overrides)
-    outcome = delete_user(deployment.api(), registry_for(deployment), username)
+    with locked(deployment, lock_wait, reason):
+        outcome = delete_user(deployment.api(), registry_for(deployment), username)
     emit(as_json, {"username": username, "status": outcome}, f"user {username}: {outcome}")
 
 

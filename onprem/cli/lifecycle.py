@@ -10,7 +10,10 @@ from onprem.cli.options import (
     emit,
     json_option,
     load,
+    locked,
     open_deployment,
+    operation_options,
+    show_gate_logs,
     yes_option,
 )
 from onprem.errors import GateError
@@ -23,7 +26,7 @@ def config(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
     """Check the config as deploy would and print the effective settings (secret sources, no values)."""
     import yaml
 
-    from onprem.workflows.deploy import check_config
+    from onprem.workflows.prepare import check_config
 
     loaded = load(config_path, overrides)
     check_config(loaded)
@@ -41,7 +44,7 @@ def config(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
 @json_option
 def images(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """List the images the configured stack runs, one per line (to build, pull or carry to a host)."""
-    from onprem.workflows.deploy import image_names
+    from onprem.workflows.prepare import image_names
 
     names = image_names(load(config_path, overrides))
     emit(as_json, {"images": names}, "\n".join(names))
@@ -49,13 +52,18 @@ def images(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
 
 @click.command()
 @deployment_options
+@operation_options
 @json_option
-def render(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+def render(
+    config_path: str | None, overrides: tuple[str, ...], lock_wait: float, reason: str, as_json: bool
+) -> None:
     """Validate the config, resolve secrets and write the bundle, without touching Docker."""
-    from onprem.workflows.deploy import describe, render_only
+    from onprem.workflows.prepare import describe, render_only
 
     deployment = open_deployment(config_path, overrides)
-    changes = render_only(deployment)
+    # Locked here only: it writes this machine's bundle, which a running deploy also writes.
+    with locked(deployment, lock_wait, reason, local_only=True):
+        changes = render_only(deployment)
     document = {
         "bundle": str(deployment.state.bundle),
         "added": changes.added,
@@ -67,21 +75,31 @@ def render(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
 
 @click.command()
 @deployment_options
+@operation_options
 @json_option
-def deploy(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+def deploy(
+    config_path: str | None, overrides: tuple[str, ...], lock_wait: float, reason: str, as_json: bool
+) -> None:
     """Validate, render, launch, gate on the client's own health, bootstrap; then print the status.
 
     A re-run with nothing changed is a no-op that says so."""
     from onprem.render import expected_services
     from onprem.workflows.deploy import deploy as run
-    from onprem.workflows.status import format_table, status_document
+    from onprem.workflows.status import format_table, running_release, status_document
 
     deployment = open_deployment(config_path, overrides)
-    try:
-        result = run(deployment)
-    except GateError as exc:
-        _show_logs(exc)
-        raise
+    with locked(deployment, lock_wait, reason) as operation:
+        try:
+            result = run(deployment)
+        except GateError as exc:
+            show_gate_logs(exc)
+            raise
+        operation.note(
+            changed=result.changed,
+            release=result.release,
+            config_digest=result.config_digest,
+            plan=result.summary,
+        )
     document = status_document(
         deployment=deployment.project,
         expected=expected_services(deployment.settings),
@@ -89,6 +107,7 @@ def deploy(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
         api_url=deployment.api_url,
         health=result.health,
         api_error=None,
+        release=running_release(deployment),
     )
     document["changed"] = result.changed
     document["notes"] = result.notes
@@ -100,11 +119,6 @@ def deploy(config_path: str | None, overrides: tuple[str, ...], as_json: bool) -
     elif result.admin == "rotated":
         click.echo("admin password rotated to the generated secret (kept in the state directory, mode 0600)")
     click.echo(format_table(document))
-
-
-def _show_logs(exc: GateError) -> None:
-    if exc.logs:
-        click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
 
 
 @click.command()
@@ -144,9 +158,16 @@ def logs(config_path: str | None, overrides: tuple[str, ...], service: str, tail
 @deployment_options
 @click.option("--volumes", is_flag=True, help="Also delete named volumes: the database and media. Data loss.")
 @yes_option
+@operation_options
 @json_option
 def down(
-    config_path: str | None, overrides: tuple[str, ...], volumes: bool, yes: bool, as_json: bool
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    volumes: bool,
+    yes: bool,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
 ) -> None:
     """Stop and remove the deployment's containers (and, with --volumes, its data: asks first)."""
     from onprem.workflows.down import down as run
@@ -154,7 +175,8 @@ def down(
     deployment = open_deployment(config_path, overrides)
     if volumes and not yes:
         confirm(f"delete every volume of {deployment.project} (database, media, relay store)?")
-    document = run(deployment, volumes=volumes)
+    with locked(deployment, lock_wait, reason):
+        document = run(deployment, volumes=volumes)
     human = f"deployment {deployment.project} is down" + (" and its volumes are deleted" if volumes else "")
     emit(as_json, document, human)
 

@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from onprem.config import LoadedConfig
     from onprem.deployment import Deployment
+    from onprem.errors import GateError
+    from onprem.workflows.operation import Operation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,11 +50,44 @@ password_env_option = click.option(
     "--password-env", metavar="VAR", help="Environment variable holding the password."
 )
 yes_option = click.option("--yes", is_flag=True, help="Do not ask before destroying data.")
+lock_wait_option = click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="Wait up to SECONDS for another command's lock on the deployment (default: fail at once).",
+)
+reason_option = click.option(
+    "--reason", default="", metavar="TEXT", help="Why you run this command (kept in the lock and audit log)."
+)
 
 
 def deployment_options(func: F) -> F:
     """--config and --set: the options of every command that works on a deployment."""
     return config_option(set_option(func))
+
+
+def operation_options(func: F) -> F:
+    """--lock-wait and --reason: the options of every command that changes a deployment."""
+    return lock_wait_option(reason_option(func))
+
+
+def locked(
+    deployment: Deployment, lock_wait: float, reason: str, *, local_only: bool = False
+) -> AbstractContextManager[Operation]:
+    """The command as one operation: the deployment's lock on this machine and every host for its
+    duration, and its audit line (named by the command's path, e.g. `certs issue`). Raises LockError."""
+    from onprem.workflows.operation import operation
+
+    command = click.get_current_context().command_path.split(" ", 1)[-1]
+    return operation(
+        deployment,
+        command,
+        reason=reason,
+        lock_wait=lock_wait,
+        local_only=local_only,
+        aborted_by=(click.exceptions.Abort,),
+    )
 
 
 def load(config_path: str | None, overrides: tuple[str, ...]) -> LoadedConfig:
@@ -79,6 +116,12 @@ def progress(line: str) -> None:
 def emit(as_json: bool, document: dict[str, Any], human: str) -> None:
     """Print the result: one JSON document with --json, else the human text."""
     click.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
+
+
+def show_gate_logs(exc: GateError) -> None:
+    """The failing service's last log lines, on stderr, before the error itself."""
+    if exc.logs:
+        click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
 
 
 def confirm(question: str) -> None:

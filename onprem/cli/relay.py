@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from onprem.cli.options import deployment_options, emit, json_option, open_deployment
+from onprem.cli.options import (
+    deployment_options,
+    emit,
+    json_option,
+    locked,
+    open_deployment,
+    operation_options,
+)
 
 if TYPE_CHECKING:
     from onprem.relay.settings import RelaySettings
@@ -127,6 +134,7 @@ def dlq_list(
 @click.option("--endpoint", default=None, help="Only this endpoint's dead letters (and re-enable it).")
 @click.option("--id", "event_ids", multiple=True, help="Only these event ids (repeatable).")
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
+@operation_options
 @json_option
 def replay(
     config_path: str | None,
@@ -135,6 +143,8 @@ def replay(
     endpoint: str | None,
     event_ids: tuple[str, ...],
     replay_all: bool,
+    lock_wait: float,
+    reason: str,
     as_json: bool,
 ) -> None:
     """Put dead-lettered deliveries back in the queue with a fresh attempt budget (name --all,
@@ -150,7 +160,8 @@ def replay(
         from onprem.workflows.relay_admin import replay as run
 
         deployment = open_deployment(config_path, overrides)
-        document = run(deployment, endpoint=endpoint, event_ids=event_ids, replay_all=replay_all)
+        with locked(deployment, lock_wait, reason):
+            document = run(deployment, endpoint=endpoint, event_ids=event_ids, replay_all=replay_all)
     emit(as_json, document, f"requeued {document['requeued']} deliveries")
 
 

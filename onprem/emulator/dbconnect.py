@@ -192,6 +192,22 @@ def server_connector(env: DbEnv, sqlite_path: Path) -> tuple[Callable[[], Connec
     return (lambda: open_sqlite(sqlite_path)), (lambda: None)
 
 
+PASSWORD_REFUSALS = 3
+"""Refusals of the password in a row that end the wait at once (a server still starting refuses the
+connection, not the password)."""
+
+
+def password_refused(exc: BaseException) -> bool:
+    """Whether a driver error says the server refused the credentials (MySQL 1045, PostgreSQL 28P01)."""
+    text = str(exc)
+    return (
+        "1045" in text
+        or "Access denied" in text
+        or "28P01" in text
+        or "password authentication failed" in text
+    )
+
+
 def connect_with_retry(
     prepare: Callable[[], None],
     connect: Callable[[], Connection],
@@ -208,12 +224,20 @@ def connect_with_retry(
     """
     deadline = clock() + wait_seconds
     delay = 0.25
+    refused = 0
     while True:
         try:
             prepare()
             return connect()
         except Exception as exc:  # any driver or socket error means "not ready yet"
             reason = f"{exc.__class__.__name__}: {exc}".strip()
+            refused = refused + 1 if password_refused(exc) else 0
+            if refused >= PASSWORD_REFUSALS:
+                raise DatabaseUnavailable(
+                    f"database {what} refused the password of WA_DB_USER (access denied): the database "
+                    "was initialised with another password (its volume belongs to another deployment, or "
+                    "the password changed outside onprem)"
+                ) from None
             left = deadline - clock()
             if left <= 0:
                 raise DatabaseUnavailable(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from onprem.hostfiles import HostFiles
+
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -21,6 +23,7 @@ class ContainerState:
     """healthy, unhealthy, starting, or None when the service has no healthcheck."""
     exit_code: int
     ports: tuple[str, ...] = ()
+    image_id: str = ""
 
     @property
     def ready(self) -> bool:
@@ -34,6 +37,15 @@ class ContainerState:
         return self.state in ("exited", "dead") or started_and_failed or self.health == "unhealthy"
 
 
+@dataclass(frozen=True)
+class VolumeState:
+    """One named volume of a compose project."""
+
+    name: str
+    created: str
+    labels: dict[str, str]
+
+
 class Engine(Protocol):
     """A Docker engine that runs compose projects (local, or on a remote host)."""
 
@@ -44,6 +56,29 @@ class Engine(Protocol):
         self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
     ) -> str:
         """Run `docker compose ARGS` on a bundle; return its output. Raises EngineError on failure."""
+
+    def compose_config(
+        self,
+        bundle_dir: Path,
+        project: str,
+        compose_text: str,
+        args: Sequence[str],
+        *,
+        profiles: Sequence[str] = (),
+    ) -> str:
+        """`docker compose ... -f - ARGS` reading `compose_text` from stdin, with the bundle's directory on
+        the engine's host as project directory: nothing is copied or written (for `config` queries).
+
+        Raises EngineError on failure."""
+
+    def image_ids(self, names: Sequence[str]) -> dict[str, str | None]:
+        """The ID of each image on the engine's host, None where it is missing. Raises EngineError."""
+
+    def image_tags(self, repository: str) -> list[str]:
+        """The tags of `repository` on the engine's host (to say which exist). Raises EngineError."""
+
+    def volumes(self, project: str) -> list[VolumeState]:
+        """The named volumes of a compose project on the engine's host. Raises EngineError."""
 
     def images_to_copy(self, names: Sequence[str]) -> list[str]:
         """Which of `names` must be copied to the engine's host before `up` (none for a local engine).
@@ -67,6 +102,11 @@ class Engine(Protocol):
 
         Local engines answer `(host, port)`; remote ones open a tunnel for the duration of the block.
         """
+
+    def host_files(self, project: str) -> HostFiles | None:
+        """The project's directory on the engine's host, over the engine's own connection (where the
+        lock and the audit log are kept there); None for this machine's engine, whose host files are
+        the state directory. Connects lazily: raises EngineError only when a file is used."""
 
 
 class ExecEngine(Engine, Protocol):

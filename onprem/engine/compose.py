@@ -9,19 +9,12 @@ from onprem.bundle import COMPOSE_FILE
 
 
 def compose_argv(
-    bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
+    bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = (), stdin: bool = False
 ) -> list[str]:
-    """`docker compose` with the bundle's project directory, file, project name and profiles."""
-    argv = [
-        "docker",
-        "compose",
-        "--project-directory",
-        str(bundle_dir),
-        "--file",
-        str(bundle_dir / COMPOSE_FILE),
-        "--project-name",
-        project,
-    ]
+    """`docker compose` with the bundle's project directory, file, project name and profiles; with
+    `stdin`, the compose file is read from stdin (paths still resolved against the bundle directory)."""
+    argv = ["docker", "compose", "--project-directory", str(bundle_dir)]
+    argv += ["--file", "-" if stdin else str(bundle_dir / COMPOSE_FILE), "--project-name", project]
     for profile in profiles:
         argv += ["--profile", profile]
     return [*argv, *args]

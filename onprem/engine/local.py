@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from onprem.engine.base import ContainerState
+from onprem.engine.base import ContainerState, VolumeState
 from onprem.engine.compose import compose_argv
-from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states
+from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states, volume_state
 from onprem.errors import EngineError
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -66,15 +66,58 @@ class LocalEngine:
     def compose(
         self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()
     ) -> str:
-        argv = compose_argv(bundle_dir, project, args, profiles=profiles)
+        return self._compose(compose_argv(bundle_dir, project, args, profiles=profiles), args, None)
+
+    def compose_config(
+        self,
+        bundle_dir: Path,
+        project: str,
+        compose_text: str,
+        args: Sequence[str],
+        *,
+        profiles: Sequence[str] = (),
+    ) -> str:
+        argv = compose_argv(bundle_dir, project, args, profiles=profiles, stdin=True)
+        return self._compose(argv, args, compose_text)
+
+    def _compose(self, argv: list[str], args: Sequence[str], stdin: str | None) -> str:
+        # Never a terminal on stdin: compose asks questions there (e.g. "recreate the volume? data will be
+        # lost") that a deploy must not answer.
+        feed: dict[str, Any] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
         try:
-            done = self._run(argv, capture_output=True, text=True, check=False)
+            done = self._run(argv, capture_output=True, text=True, check=False, **feed)
         except FileNotFoundError:
             raise EngineError("the docker CLI is not installed; run `make engine`") from None
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-15:])
             raise EngineError(f"docker compose {' '.join(args)} failed (exit {done.returncode}):\n{tail}")
-        return done.stdout + done.stderr
+        return str(done.stdout) + str(done.stderr)
+
+    def image_ids(self, names: Sequence[str]) -> dict[str, str | None]:
+        docker: Any = importlib.import_module("docker")
+        found: dict[str, str | None] = {}
+        for name in names:
+            try:
+                found[name] = str(self.client.images.get(name).id)
+            except docker.errors.ImageNotFound:
+                found[name] = None
+            except docker.errors.DockerException as exc:
+                raise EngineError(f"cannot inspect image {name}: {exc}") from None
+        return found
+
+    def image_tags(self, repository: str) -> list[str]:
+        try:
+            images = self.client.images.list(name=repository)
+        except Exception as exc:
+            raise EngineError(f"cannot list the images of {repository}: {exc}") from None
+        return sorted({tag.rsplit(":", 1)[-1] for image in images for tag in image.tags})
+
+    def volumes(self, project: str) -> list[VolumeState]:
+        try:
+            found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+        except Exception as exc:
+            raise EngineError(f"cannot list the volumes of {project}: {exc}") from None
+        return sorted((volume_state(v.attrs) for v in found), key=lambda v: v.name)
 
     def _list(self, project: str) -> list[Any]:
         return list(self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}))
@@ -84,6 +127,9 @@ class LocalEngine:
 
     def endpoint(self, host: str, port: int) -> AbstractContextManager[tuple[str, int]]:
         return nullcontext((host, port))
+
+    def host_files(self, project: str) -> None:
+        return None  # this machine's state directory is the host's
 
     def _service(self, project: str, service: str) -> list[Any]:
         return [c for c in self._list(project) if c.labels.get(SERVICE_LABEL) == service]

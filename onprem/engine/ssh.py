@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from onprem.engine.base import ContainerState
+from onprem.engine.base import ContainerState, VolumeState
 from onprem.engine.compose import compose_argv
-from onprem.engine.images import LIST_ARGV, ImageSource, LocalImages, parse_image_list, to_copy
-from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states
+from onprem.engine.images import LIST_ARGV, ImageSource, LocalImages, normalize, parse_image_list, to_copy
+from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states, volume_state
+from onprem.engine.sftp_files import SftpFiles
 from onprem.engine.tunnel import forward
 from onprem.errors import EngineError
 
@@ -112,6 +113,40 @@ class SshEngine:
         argv = compose_argv(Path(str(remote)), project, args, profiles=profiles)
         return self._checked(argv).decode("utf-8", "replace")
 
+    def compose_config(
+        self,
+        bundle_dir: Path,
+        project: str,
+        compose_text: str,
+        args: Sequence[str],
+        *,
+        profiles: Sequence[str] = (),
+    ) -> str:
+        """Like `compose` against the bundle directory on the host, with the compose file on stdin and
+        nothing copied (the host keeps what the last deploy left there)."""
+        remote = Path(str(self._root / project / "bundle"))
+        argv = compose_argv(remote, project, args, profiles=profiles, stdin=True)
+        return self._checked(argv, stdin=compose_text.encode()).decode("utf-8", "replace")
+
+    def image_ids(self, names: Sequence[str]) -> dict[str, str | None]:
+        present = parse_image_list(self._checked(LIST_ARGV).decode("utf-8", "replace"))
+        return {name: present.get(normalize(name)) for name in names}
+
+    def image_tags(self, repository: str) -> list[str]:
+        present = parse_image_list(self._checked(LIST_ARGV).decode("utf-8", "replace"))
+        return sorted(name.rsplit(":", 1)[1] for name in present if name.rsplit(":", 1)[0] == repository)
+
+    def volumes(self, project: str) -> list[VolumeState]:
+        names = (
+            self._checked(["docker", "volume", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={project}"])
+            .decode()
+            .split()
+        )
+        if not names:
+            return []
+        documents = json.loads(self._checked(["docker", "volume", "inspect", *names]))
+        return sorted((volume_state(d) for d in documents), key=lambda v: v.name)
+
     def images_to_copy(self, names: Sequence[str]) -> list[str]:
         """The `names` this machine has and the host lacks (or holds in another version)."""
         if self._images is None or not names:
@@ -166,6 +201,10 @@ class SshEngine:
 
     def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         return self._run(["docker", "exec", self._first(project, service), *argv])
+
+    def host_files(self, project: str) -> SftpFiles:
+        """`<remote_dir>/<project>/` on the host, over this engine's SSH connection."""
+        return SftpFiles(self._conn.sftp, self._root / project, self._run, str(self._conn.host))
 
     @contextmanager
     def endpoint(self, host: str, port: int) -> Iterator[tuple[str, int]]:

@@ -6,4 +6,6 @@ bootstrap   the admin password and the `bootstrap:` steps deploy runs
 status      the status document and table, logs
 down        removing the containers (and volumes)
 registration, account, certs, webhooks, backup    the day-one operations
+operation   a changing command as one operation: the lock on this machine and each host, its audit line
+locks       `lock status`, `lock release` and `audit`: the locks and audit logs seen from here
 """

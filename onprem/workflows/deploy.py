@@ -1,29 +1,40 @@
-"""`onprem deploy`: validate -> secrets -> render -> up -> health gate -> bootstrap -> record.
+"""`onprem deploy`: check -> render -> release -> up -> health gate -> bootstrap -> current.
 
-Everything that can be checked is checked before the engine is touched, so a bad config leaves Docker
-as it was. A re-run with nothing changed (same bundle, same secrets, every service healthy) is a no-op.
+Everything that can be checked is checked before the engine is touched (config, secrets, the data's
+identity, images), so a bad config leaves Docker as it was. Every deploy that changes something writes
+an immutable release; when its gate fails, the release that ran before is brought back and gated, and
+the error says so. A re-run with nothing changed (the running release's digest, every service healthy)
+is a no-op.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
+import getpass
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from onprem.bundle import COMPOSE_FILE, BundleDiff, digest, file_hashes, write_bundle
-from onprem.config import LoadedConfig
+from onprem import __version__
+from onprem.bundle import COMPOSE_FILE, BundleDiff, file_hashes
 from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
-from onprem.engine.compose import up_args
-from onprem.engine.images import stack_images
 from onprem.errors import ApiError, ConfigError, EngineError, GateError
-from onprem.render import all_secret_names, expected_services, profiles, read_kit, render
-from onprem.secrets import APIKEY_HEADER, SPECS
-from onprem.state import StateDir
+from onprem.releases import Release, ReleaseStore, next_id
+from onprem.render import expected_services, profiles
 from onprem.workflows import bootstrap, certs
-from onprem.workflows.certs import RELAY_CERT_SECRET, RELAY_KEY_SECRET
-from onprem.workflows.gate import LOG_LINES, PROBE_TIMEOUT, first_problem, gate
+from onprem.workflows.apply import PullFailed, apply, mounting
+from onprem.workflows.gate import PROBE_TIMEOUT, first_problem
+from onprem.workflows.preflight import ImageCheck, check_identity, check_images
+from onprem.workflows.prepare import (
+    Prepared,
+    config_digest,
+    describe,
+    image_names,
+    prepare,
+    secret_values,
+    secrets_digest,
+)
 
 
 @dataclass
@@ -34,112 +45,119 @@ class DeployResult:
     health: dict[str, Any]
     admin: str = ""
     notes: list[str] = field(default_factory=list)
+    release: str | None = None
+    config_digest: str = ""
+    summary: str = "nothing changed"
+    """One line for the audit log: what the deploy changed."""
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A render with its secrets resolved: the bundle's files, the secret values, and the digest of
-    both (plus the bootstrap steps) that tells whether anything changed since the last deploy."""
-
-    files: dict[str, str]
-    values: dict[str, str]
-    digest: str
-
-
-def _secrets_digest(values: Mapping[str, str]) -> dict[str, str]:
-    # Only hashes, so the record can say "a secret changed" without holding any secret.
-    return {name: hashlib.sha256(value.encode()).hexdigest() for name, value in values.items()}
+def operator() -> str:
+    """Who runs this command: user@host of this machine."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
-def missing_secret_files(loaded: LoadedConfig, stored: Callable[[str], bool]) -> list[str]:
-    """Secret files the rendered stack mounts that no source provides and `stored` lacks (pure).
+def changed_since(
+    release: Release | None, files: Mapping[str, str], values: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(bundle files, secret names) that differ from `release` (pure; none when there is no release)."""
+    if release is None:
+        return [], []
+    hashes = file_hashes(files)
+    paths = sorted(p for p, h in hashes.items() if release.files.get(p) != h)
+    digests = secrets_digest(values)
+    names = sorted(n for n, h in digests.items() if n in release.secrets and release.secrets[n] != h)
+    return paths, names
 
-    Only the relay's certificate (RELAY_TLS_CERT, RELAY_TLS_KEY) is written by another command; a
-    first deploy with `bootstrap.certs` issues it before anything else."""
-    settings = loaded.settings
-    provided = {spec.name for spec in SPECS} | set(settings.secrets.extra) | {APIKEY_HEADER}
-    if settings.bootstrap.certs:
-        provided |= {RELAY_CERT_SECRET, RELAY_KEY_SECRET}
-    return [name for name in all_secret_names(settings) if name not in provided and not stored(name)]
+
+def new_release(
+    deployment: Deployment,
+    store: ReleaseStore,
+    prepared: Prepared,
+    images: Mapping[str, str | None],
+    command: str,
+    upgrade: Mapping[str, str] | None = None,
+) -> Release:
+    """The manifest of a release of `prepared`, with the next id (nothing written)."""
+    settings = deployment.settings
+    return Release(
+        id=next_id(store.ids()),
+        created=deployment.now().isoformat(timespec="seconds"),
+        by=operator(),
+        command=command,
+        config_digest=prepared.digest,
+        client_version=settings.client.version,
+        files=file_hashes(prepared.files),
+        images=dict(images),
+        secrets=secrets_digest(prepared.values),
+        services=expected_services(settings),
+        profiles=profiles(settings),
+        upgrade=dict(upgrade or {}),
+        note=f"onprem {__version__}",
+    )
 
 
-def check_config(loaded: LoadedConfig) -> None:
-    """Everything `deploy` checks before touching anything, without writing anything (`onprem config`).
+def check_version(deployment: Deployment, store: ReleaseStore) -> None:
+    """Refuse a change of client version: it goes through `onprem upgrade` (backup, database upgrade).
 
-    Raises ConfigError naming the file, the field and the fix."""
-    bootstrap.check(loaded)
-    secrets_dir = StateDir(loaded.state_dir).secrets
-    unknown = missing_secret_files(loaded, lambda name: (secrets_dir / name).is_file())
-    if unknown:
-        tls = any(n in (RELAY_CERT_SECRET, RELAY_KEY_SECRET) for n in unknown)
-        hint = (
-            ": the relay serves TLS, so issue its certificate first (`onprem certs issue`) or set "
-            "`bootstrap: {certs: true}`"
-            if tls
-            else "; name them under secrets.extra to generate or source them"
-        )
+    Raises ConfigError naming the versions and the command."""
+    last = store.current_release() or store.last_healthy()
+    wanted = deployment.settings.client.version
+    if last is None or last.client_version == wanted:
+        return
+    where = deployment.loaded.where("client", "version")
+    if _newer(wanted, last.client_version):
         raise ConfigError(
-            f"{loaded.where('relay')}: the relay or exporter settings read secret files onprem lacks: "
-            f"{', '.join('/run/secrets/' + n for n in unknown)}{hint}"
+            f"{where}: client.version changes from {last.client_version} (release {last.id}) to {wanted}: "
+            f"a new client version needs its database upgraded first: `onprem upgrade --version {wanted}` "
+            "(a verified backup, the one-shot database upgrade, then a new release)"
         )
+    raise ConfigError(
+        f"{where}: client.version {wanted} is older than the running release {last.id} "
+        f"({last.client_version}): set client.version: {last.client_version}, or go back with "
+        "`onprem rollback` (`onprem releases` lists them)"
+    )
 
 
-def prepare(deployment: Deployment) -> Prepared:
-    """Check the config, resolve secrets and render (no engine involved).
-
-    Raises ConfigError / SecretError / StateError.
-    """
-    loaded = deployment.loaded
-    check_config(loaded)
-    values = deployment.secrets.resolve(loaded)
-    for name in all_secret_names(loaded.settings):
-        # Files written by `onprem certs issue` (RELAY_TLS_CERT, RELAY_TLS_KEY) are stored secrets too.
-        stored = None if name in values else deployment.secrets.read(name)
-        if stored is not None:
-            values[name] = stored
-    files = render(loaded.settings, kit=read_kit())
-    # The bootstrap steps render nothing, but a change to them is a change to deploy.
-    extra = {**_secrets_digest(values), "bootstrap": loaded.settings.bootstrap.model_dump_json()}
-    return Prepared(files, values, digest(file_hashes(files), extra))
+def _newer(a: str, b: str) -> bool:
+    return tuple(int(p) for p in a.split(".")) > tuple(int(p) for p in b.split("."))
 
 
-def image_names(loaded: LoadedConfig) -> list[str]:
-    """The images the configured stack runs (its active profiles only), from a render (pure)."""
-    settings = loaded.settings
-    return stack_images(render(settings, kit={})[COMPOSE_FILE], profiles(settings))
-
-
-def render_only(deployment: Deployment) -> BundleDiff:
-    """Write the bundle without touching the engine (`onprem render`). Raises as `prepare`."""
-    return write_bundle(deployment.state.bundle, prepare(deployment).files)
-
-
-def describe(changes: BundleDiff) -> str:
-    """`unchanged`, or `2 added, 1 changed` (pure)."""
-    if changes.empty:
-        return "unchanged"
-    groups = (("added", changes.added), ("changed", changes.changed), ("removed", changes.removed))
-    return ", ".join(f"{len(paths)} {kind}" for kind, paths in groups if paths)
-
-
-def deploy(deployment: Deployment) -> DeployResult:
+def deploy(deployment: Deployment, *, command: str = "deploy") -> DeployResult:
     """Deploy. Raises ConfigError, SecretError, StateError, EngineError, GateError or ApiError."""
     bootstrap.check(deployment.loaded)
     if deployment.settings.bootstrap.certs:
         # Before the secrets are read: a first deploy starts the relay with its certificate.
         certs.issue_for(deployment)
-    prepared = prepare(deployment)
+    identity, new = deployment.state.identity_or_new()
+    prepared = prepare(deployment, identity)
     deployment.engine.check()
-    unchanged = _unchanged(deployment, prepared)
-    if unchanged is not None:
-        return unchanged
-    return _launch(deployment, prepared)
+    check_identity(deployment)
+    if new:
+        deployment.state.write_identity(identity, deployment.now().isoformat(timespec="seconds"))
+    store = ReleaseStore(deployment.state)
+    current = store.current_release()
+    check_version(deployment, store)
+    if current is not None and current.config_digest == prepared.digest:
+        same = _unchanged(deployment, store, prepared)
+        if same is not None:
+            return same
+    images = check_images(deployment, image_names(deployment.loaded))
+    release = store.create(
+        new_release(deployment, store, prepared, deployment.engine.image_ids(list(images.present)), command),
+        prepared.files,
+    )
+    deployment.progress(f"release {release.id}: {release.config_digest[:12]}")
+    result = launch(deployment, store, release, prepared, images, current)
+    return result
 
 
-def _unchanged(deployment: Deployment, prepared: Prepared) -> DeployResult | None:
-    """The no-op result when the last deploy recorded this digest and everything is healthy."""
-    if deployment.state.read_record().get("digest") != prepared.digest:
-        return None
+def _unchanged(deployment: Deployment, store: ReleaseStore, prepared: Prepared) -> DeployResult | None:
+    """The no-op result when the running release has this digest and everything is healthy (the
+    bootstrap steps are finished first if a previous deploy stopped before them)."""
     containers = deployment.engine.containers(deployment.project)
     if first_problem(expected_services(deployment.settings), containers) is not None:
         return None
@@ -147,41 +165,114 @@ def _unchanged(deployment: Deployment, prepared: Prepared) -> DeployResult | Non
         health = deployment.api_with(prepared.values["WA_API_KEY"]).health(timeout=PROBE_TIMEOUT)
     except ApiError:
         return None
-    return DeployResult(False, BundleDiff(), containers, health)
+    pointer = store.current()
+    result = DeployResult(False, BundleDiff(), containers, health, release=pointer["release"])
+    result.config_digest = prepared.digest
+    if not pointer.get("bootstrapped"):
+        result.admin, result.notes = _bootstrap(deployment, prepared)
+        store.set_current(pointer["release"], since=str(pointer.get("since", "")), bootstrapped=True)
+    return result
 
 
-def _launch(deployment: Deployment, prepared: Prepared) -> DeployResult:
-    settings = deployment.settings
-    expected = expected_services(settings)
-    changes = write_bundle(deployment.state.bundle, prepared.files)
-    deployment.progress(f"bundle {deployment.state.bundle}: {describe(changes)}")
-    engine = deployment.engine
-    copy = engine.images_to_copy(stack_images(prepared.files[COMPOSE_FILE], profiles(settings)))
-    if copy:
-        deployment.progress(
-            f"copying {len(copy)} images to the host (docker save | docker load): {', '.join(copy)}"
-        )
-        engine.copy_images(copy)
-    deployment.progress(f"starting {len(expected)} services: {', '.join(expected)}")
+def launch(
+    deployment: Deployment,
+    store: ReleaseStore,
+    release: Release,
+    prepared: Prepared,
+    images: ImageCheck,
+    previous: Release | None,
+) -> DeployResult:
+    """Apply a written release; on a failed gate bring `previous` back (if any) and raise. Then the
+    bootstrap steps, and `release` becomes current. Raises GateError (saying whether it rolled back)."""
+    paths, secret_names = changed_since(previous, prepared.files, prepared.values)
+    recreate = mounting(prepared.files[COMPOSE_FILE], paths, secret_names)
     try:
-        engine.compose(deployment.state.bundle, deployment.project, up_args(), profiles=profiles(settings))
-    except EngineError as exc:
-        # `up` waits for dependencies' health itself; name the service that failed it, with its logs.
-        _raise_failed_service(deployment, expected, exc)
+        changes, passed = apply(
+            deployment,
+            prepared.files,
+            api_key=prepared.values["WA_API_KEY"],
+            images=images,
+            active=release.profiles,
+            recreate=recreate,
+        )
+    except PullFailed as failure:
+        store.mark_failed(release.id, str(failure))
         raise
-    deployment.progress("waiting for every service to be healthy and /v1/health to answer")
-    passed = gate(deployment, expected, api_key=prepared.values["WA_API_KEY"])
+    except (GateError, EngineError) as failure:
+        store.mark_failed(release.id, str(failure))
+        if previous is None:
+            raise
+        raise _rolled_back(deployment, store, release, previous, prepared, failure) from None
+    since = deployment.now().isoformat(timespec="seconds")
+    store.set_current(release.id, since=since, bootstrapped=False)
+    admin, notes = _bootstrap(deployment, prepared)
+    store.set_current(release.id, since=since, bootstrapped=True)
+    pruned = store.prune(deployment.settings.deployment.keep_releases)
+    if pruned:
+        notes.append(f"releases pruned: {', '.join(pruned)}")
+    result = DeployResult(True, changes, passed.containers, passed.health, admin, notes, release.id)
+    result.config_digest = prepared.digest
+    recreated = f"; recreated {', '.join(recreate)}" if recreate else ""
+    result.summary = f"release {release.id}: bundle {describe(changes)}{recreated}"
+    return result
+
+
+def _bootstrap(deployment: Deployment, prepared: Prepared) -> tuple[str, list[str]]:
     api = deployment.api_with(prepared.values["WA_API_KEY"])
     admin = bootstrap.ensure_admin_password(api, prepared.values["WA_ADMIN_PASSWORD"])
-    notes = bootstrap.run_bootstrap(deployment)
-    deployment.state.write_record({"digest": prepared.digest, "services": expected})
-    return DeployResult(True, changes, passed.containers, passed.health, admin=admin, notes=notes)
+    return admin, bootstrap.run_bootstrap(deployment)
 
 
-def _raise_failed_service(deployment: Deployment, expected: list[str], cause: EngineError) -> None:
-    problem = first_problem(expected, deployment.engine.containers(deployment.project))
-    if problem is None or not problem[2]:
-        return
-    service, why, _ = problem
-    logs = deployment.engine.logs(deployment.project, service, tail=LOG_LINES)
-    raise GateError(f"service {service} {why}", service=service, logs=logs) from cause
+def _rolled_back(
+    deployment: Deployment,
+    store: ReleaseStore,
+    failed: Release,
+    previous: Release,
+    prepared: Prepared,
+    failure: GateError | EngineError,
+) -> GateError:
+    """Bring `previous` back after `failed` failed its gate; the error to raise either way."""
+    deployment.progress(
+        f"release {failed.id} failed its gate ({failure}); rolling back to release {previous.id}"
+    )
+    files = store.files(previous.id)
+    paths = sorted(p for p, h in file_hashes(files).items() if failed.files.get(p) != h)
+    try:
+        apply(
+            deployment,
+            files,
+            api_key=prepared.values["WA_API_KEY"],
+            images=ImageCheck(),
+            active=previous.profiles,
+            recreate=mounting(files[COMPOSE_FILE], paths, []),
+        )
+    except (GateError, EngineError) as again:
+        return GateError(
+            f"{failure}; the rollback to release {previous.id} failed too: {again}",
+            service=again.service if isinstance(again, GateError) else None,
+            logs=again.logs if isinstance(again, GateError) else "",
+        )
+    return GateError(
+        f"{failure}; rolled back to release {previous.id}, which is healthy and serving "
+        f"(release {failed.id} is kept, marked failed: `onprem releases`)",
+        service=failure.service if isinstance(failure, GateError) else None,
+        logs=failure.logs if isinstance(failure, GateError) else "",
+    )
+
+
+def record_running(deployment: Deployment, command: str) -> str | None:
+    """A new release of what runs, after a change made outside `deploy` (a secret rotated): the running
+    release's files with the digests of the secrets as they are now, so the next deploy sees nothing to
+    redo. Returns its id (the running one's when nothing changed), None when nothing runs from here."""
+    store = ReleaseStore(deployment.state)
+    current = store.current_release()
+    if current is None:
+        return None
+    files = store.files(current.id)
+    values = secret_values(deployment)
+    prepared = Prepared(files, values, config_digest(deployment.loaded, files, values))
+    if prepared.digest == current.config_digest:
+        return current.id
+    release = store.create(new_release(deployment, store, prepared, current.images, command), files)
+    store.set_current(release.id, since=deployment.now().isoformat(timespec="seconds"), bootstrapped=True)
+    return release.id

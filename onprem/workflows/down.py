@@ -5,7 +5,8 @@ from __future__ import annotations
 from onprem.bundle import COMPOSE_FILE
 from onprem.deployment import Deployment
 from onprem.engine.compose import down_args
-from onprem.workflows.deploy import render_only
+from onprem.releases import ReleaseStore
+from onprem.workflows.prepare import render_only
 
 
 def down(deployment: Deployment, *, volumes: bool) -> dict[str, object]:
@@ -18,5 +19,5 @@ def down(deployment: Deployment, *, volumes: bool) -> dict[str, object]:
     deployment.engine.compose(
         deployment.state.bundle, deployment.project, down_args(volumes=volumes), profiles=["monitoring"]
     )
-    deployment.state.clear_record()
+    ReleaseStore(deployment.state).clear_current()
     return {"deployment": deployment.project, "down": True, "volumes_deleted": volumes}

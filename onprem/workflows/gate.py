@@ -23,9 +23,12 @@ class GateResult:
 
 
 def first_problem(
-    expected: Sequence[str], containers: Sequence[ContainerState]
+    expected: Sequence[str], containers: Sequence[ContainerState], *, crash_loop_fails: bool = False
 ) -> tuple[str, str, bool] | None:
-    """The first service that is not ready: (service, why, hopeless). None when all are ready (pure)."""
+    """The first service that is not ready: (service, why, hopeless). None when all are ready (pure).
+
+    With `crash_loop_fails`, a container the engine is restarting after it exited is hopeless too (after
+    a change that should start cleanly, such as a new certificate or secret)."""
     by_service: dict[str, list[ContainerState]] = {}
     for container in containers:
         by_service.setdefault(container.service, []).append(container)
@@ -34,6 +37,8 @@ def first_problem(
         if not found:
             return service, "has no container", False
         for container in found:
+            if crash_loop_fails and container.state == "restarting":
+                return service, f"keeps exiting (exit code {container.exit_code}) and restarting", True
             if container.failed:
                 why = (
                     f"is {container.state} (exit code {container.exit_code})"
@@ -63,6 +68,7 @@ def wait_until_healthy(
     timeout: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    crash_loop_fails: bool = False,
 ) -> GateResult:
     """Poll containers and the API until all are healthy, or raise GateError naming the culprit.
 
@@ -74,7 +80,7 @@ def wait_until_healthy(
     api_error: ApiError | None = None
     while True:
         containers = engine.containers(project)
-        problem = first_problem(expected, containers)
+        problem = first_problem(expected, containers, crash_loop_fails=crash_loop_fails)
         if problem is not None and problem[2]:
             break
         if problem is None:
@@ -108,8 +114,15 @@ def health_probe(deployment: Deployment, api_key: str) -> Callable[[], dict[str,
     return probe
 
 
-def gate(deployment: Deployment, services: Sequence[str], *, api_key: str | None = None) -> GateResult:
-    """Wait, within `deployment.timeout_seconds`, until `services` are healthy and the API answers.
+def gate(
+    deployment: Deployment,
+    services: Sequence[str],
+    *,
+    api_key: str | None = None,
+    crash_loop_fails: bool = False,
+) -> GateResult:
+    """Wait, within `deployment.timeout_seconds`, until `services` are healthy and the API answers
+    (`crash_loop_fails`: see `first_problem`).
 
     Raises GateError naming the failing service with its last log lines; StateError without an API key.
     """
@@ -127,6 +140,7 @@ def gate(deployment: Deployment, services: Sequence[str], *, api_key: str | None
         timeout=deployment.settings.deployment.timeout_seconds,
         clock=deployment.clock,
         sleep=deployment.sleep,
+        crash_loop_fails=crash_loop_fails,
     )
 
 

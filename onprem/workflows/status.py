@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from onprem.bundle import diff, read_manifest
 from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
-from onprem.errors import ApiError, ConfigError
+from onprem.errors import ApiError, ConfigError, EngineError
+from onprem.releases import ReleaseStore
 from onprem.render import expected_services
+
+EXPORTER = "exporter"
+EXPORTER_PORT = 9108
 
 
 def status_document(
@@ -19,8 +24,11 @@ def status_document(
     api_url: str,
     health: dict[str, Any] | None,
     api_error: str | None,
+    release: dict[str, Any] | None = None,
+    problems: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The machine-readable status (`status --json`), pure."""
+    """The machine-readable status (`status --json`), pure. `release`: the running release and whether
+    the bundle on disk differs from it; `problems`: what else makes the deployment not healthy."""
     services = []
     seen = set()
     for container in containers:
@@ -51,12 +59,15 @@ def status_document(
         bool(expected)
         and all(s["ready"] for s in services if s["service"] in expected)
         and health is not None
+        and not problems
     )
     return {
         "deployment": deployment,
         "healthy": healthy,
         "services": services,
         "api": {"url": api_url, "health": health, "error": api_error},
+        "release": release,
+        "problems": list(problems),
     }
 
 
@@ -93,9 +104,64 @@ def format_table(document: dict[str, Any]) -> str:
         lines.append(f"\nAPI {api['url']}: gateway {gateway_summary(api['health'])}")
     else:
         lines.append(f"\nAPI {api['url']}: not answering ({api['error']})")
+    release = document.get("release") or {}
+    if release.get("id"):
+        lines.append(
+            f"release {release['id']} since {release['since']} (client v{release['client_version']})"
+        )
+    if release.get("undeployed"):
+        lines.append(f"the bundle on disk differs from it ({release['undeployed']}): run `onprem plan`")
+    lines += [f"problem: {problem}" for problem in document.get("problems", [])]
     verdict = "healthy" if document["healthy"] else "NOT healthy"
     lines.append(f"deployment {document['deployment']}: {verdict}")
     return "\n".join(lines)
+
+
+def running_release(deployment: Deployment) -> dict[str, Any] | None:
+    """The release that runs, and what of the bundle on disk differs from it (a failed deploy's)."""
+    store = ReleaseStore(deployment.state)
+    pointer = store.current()
+    if not pointer:
+        return None
+    release = store.read(str(pointer["release"]))
+    differs = diff(release.files, read_manifest(deployment.state.bundle))
+    return {
+        "id": release.id,
+        "since": pointer.get("since", ""),
+        "client_version": release.client_version,
+        "undeployed": "" if differs.empty else ", ".join(differs.added + differs.changed + differs.removed),
+    }
+
+
+def exporter_problem(deployment: Deployment, containers: Sequence[ContainerState]) -> str | None:
+    """Whether the exporter reaches the client: its `whatsapp_up` as it serves it, read in its container."""
+    if not deployment.settings.exporter.enabled or not any(
+        c.service == EXPORTER and c.state == "running" for c in containers
+    ):
+        return None
+    argv = ["curl", "-fsS", "--max-time", "10", f"http://127.0.0.1:{EXPORTER_PORT}/metrics"]
+    try:
+        code, out, _err = deployment.engine.exec(deployment.project, EXPORTER, argv)
+    except EngineError as exc:
+        return f"the exporter's metrics cannot be read ({exc})"
+    up = whatsapp_up(out.decode("utf-8", "replace")) if code == 0 else None
+    if up is None:
+        return "the exporter does not serve whatsapp_up"
+    if up == 0:
+        return "the exporter cannot reach the client (whatsapp_up 0): see `onprem logs exporter`"
+    return None
+
+
+def whatsapp_up(exposition: str) -> float | None:
+    """The value of `whatsapp_up` in a Prometheus exposition, None when absent (pure)."""
+    for line in exposition.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "whatsapp_up":
+            try:
+                return float(value.split()[0])
+            except (ValueError, IndexError):
+                return None
+    return None
 
 
 def status(deployment: Deployment) -> dict[str, Any]:
@@ -121,6 +187,8 @@ def status(deployment: Deployment) -> dict[str, Any]:
         api_url=deployment.api_url,
         health=health,
         api_error=api_error,
+        release=running_release(deployment),
+        problems=[p for p in [exporter_problem(deployment, containers)] if p],
     )
 
 

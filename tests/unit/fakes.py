@@ -11,8 +11,8 @@ from typing import Any
 
 from onprem.config import load_settings
 from onprem.deployment import Deployment
-from onprem.engine.base import ContainerState
-from onprem.errors import ApiError
+from onprem.engine.base import ContainerState, VolumeState
+from onprem.errors import ApiError, EngineError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -31,6 +31,15 @@ class RecordingEngine:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     on_compose: Callable[[Sequence[str]], None] | None = None
     missing_images: tuple[str, ...] = ()
+    remote_files: Any = None
+    """What `host_files` answers: None (a local engine) or a HostFiles standing for a remote host."""
+    absent_images: tuple[str, ...] = ()
+    """Images neither on the host nor copyable (this machine lacks them too)."""
+    image_versions: dict[str, str] = field(default_factory=dict)
+    """Image IDs by name (default: `sha256:<name>`)."""
+    volume_list: list[VolumeState] = field(default_factory=list)
+    on_compose_config: Callable[[str, Sequence[str]], str] | None = None
+    """Answers `compose_config` (compose text, args); None: it fails, as on a host never deployed to."""
 
     def check(self) -> None:
         self.calls.append(("check",))
@@ -42,6 +51,30 @@ class RecordingEngine:
         if self.on_compose:
             self.on_compose(args)
         return ""
+
+    def compose_config(
+        self,
+        bundle_dir: Path,
+        project: str,
+        compose_text: str,
+        args: Sequence[str],
+        *,
+        profiles: Sequence[str] = (),
+    ) -> str:
+        self.calls.append(("compose_config", project, *args))
+        if self.on_compose_config is None:
+            raise EngineError("no such file: db.env")
+        return self.on_compose_config(compose_text, args)
+
+    def image_ids(self, names: Sequence[str]) -> dict[str, str | None]:
+        lacking = set(self.missing_images) | set(self.absent_images)
+        return {n: None if n in lacking else self.image_versions.get(n, f"sha256:{n}") for n in names}
+
+    def image_tags(self, repository: str) -> list[str]:
+        return ["v2.53.2", "v2.57.2"]
+
+    def volumes(self, project: str) -> list[VolumeState]:
+        return list(self.volume_list)
 
     def images_to_copy(self, names: Sequence[str]) -> list[str]:
         self.calls.append(("images_to_copy", *names))
@@ -65,6 +98,9 @@ class RecordingEngine:
     def endpoint(self, host: str, port: int) -> AbstractContextManager[tuple[str, int]]:
         self.calls.append(("endpoint", host, str(port)))
         return nullcontext((host, port))
+
+    def host_files(self, project: str) -> Any:
+        return self.remote_files
 
 
 @dataclass

@@ -97,7 +97,8 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, stack_images: None
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("ops")
-    name = f"it-ops-{request.param}"
+    # The pid keeps two test runs on one engine (two engineers, or CI and a developer) apart.
+    name = f"it-ops-{request.param}-{os.getpid()}"
     ports = free_ports(4)
     (workdir / "onprem.yaml").write_text(
         CONFIG.format(

@@ -201,3 +201,25 @@ def test_connect_gives_up_after_the_wait_with_a_clear_error() -> None:
     assert "after 3s" in message
     assert "Connection refused" in message
     assert caught.value.exit_code == 6
+
+
+def test_a_database_that_refuses_the_password_ends_the_wait_at_once_saying_so() -> None:
+    clock = FakeClock(now=0.0)
+    tries: list[int] = []
+
+    def prepare() -> None:
+        tries.append(1)
+        raise RuntimeError("(1045, \"Access denied for user 'root'@'172.18.0.3' (using password: YES)\")")
+
+    with pytest.raises(DatabaseUnavailable, match="refused the password") as caught:
+        connect_with_retry(
+            prepare,
+            lambda: None,
+            what="MYSQL root@db:3306",
+            wait_seconds=120,
+            clock=clock,
+            sleep=clock.advance,
+        )
+    assert len(tries) == 3, "three refusals in a row, not the whole wait"
+    assert clock.now < 2
+    assert "another password" in str(caught.value)

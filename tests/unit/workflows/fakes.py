@@ -187,6 +187,9 @@ class FakeExecEngine:
     def endpoint(self, host: str, port: int) -> Iterator[tuple[str, int]]:
         yield host, port
 
+    def host_files(self, project: str) -> None:
+        return None
+
     def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         self.calls.append(("exec", service, *argv[:1]))
         if self.fail_exec:

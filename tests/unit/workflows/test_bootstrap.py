@@ -67,7 +67,7 @@ def test_a_second_run_with_everything_done_changes_nothing(tmp_path: Path) -> No
     api = BootApi()
     deploy(tmp_path, api)
     api.registered = True
-    (tmp_path / ".onprem" / "boot" / "deployed.json").unlink()  # force the steps to run again
+    (tmp_path / ".onprem" / "boot" / "current.json").unlink()  # nothing runs: the steps run again
 
     notes, engine = deploy(tmp_path, api)
 

@@ -40,16 +40,12 @@ def test_web_sans_cover_the_server_name_the_service_and_the_bind_address(tmp_pat
     ]
 
 
-def test_secrets_come_from_a_file_or_env_and_a_default_is_generated_once_0600(tmp_path: Path) -> None:
+def test_secrets_given_on_the_command_line_come_from_a_file_or_env(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("from-file\n")
     env = {"PW": "from-env"}
     assert from_flags(str(tmp_path / "pw"), None, env, what="password", flag="password") == "from-file"
     assert from_flags(None, "PW", env, what="password", flag="password") == "from-env"
     assert from_flags(None, None, env, what="password", flag="password") is None
-    deployment = make_deployment(tmp_path, RecordingEngine())
-    first = deployment.secrets.read_or_generate("BACKUP_PASSWORD")
-    assert first == deployment.secrets.read_or_generate("BACKUP_PASSWORD")
-    assert (deployment.state.secrets / "BACKUP_PASSWORD").stat().st_mode & 0o777 == 0o600
 
 
 def test_doubled_or_unreadable_secret_references_are_errors(tmp_path: Path) -> None:
