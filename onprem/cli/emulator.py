@@ -8,10 +8,7 @@ the one-shot upgrade.
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,6 +49,10 @@ def _common(func: F) -> F:
 
 
 def _setup(log_level: str) -> EmulatorEnv:
+    import logging
+    import socket
+    import sys
+
     from onprem.emulator.env import parse_env
 
     logging.basicConfig(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +18,13 @@ settings_option = click.option(
     help="The exporter's own settings file (exporter.yaml, rendered from onprem.yaml); defaults apply "
     "when omitted.",
 )
+
+
+def _logging(level: str, fmt: str) -> None:
+    import logging
+    import sys
+
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
 
 
 def _settings(config: Path | None, listen: str | None) -> ExporterSettings:
@@ -54,9 +59,7 @@ def serve(config: Path | None, listen: str | None, log_level: str) -> None:
     from onprem.exporter.server import serve as serve_forever
 
     settings = _settings(config, listen)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    _logging(log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         from onprem.sidecar import run_server
 
@@ -73,7 +76,7 @@ def collect(config: Path | None, timeout: float | None) -> None:
     from onprem.exporter.server import make_scraper
 
     settings = _settings(config, None)
-    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _logging("warning", "%(levelname)s %(name)s: %(message)s")
     budget = timeout if timeout is not None else settings.scrape_timeout_seconds
 
     async def once() -> None:

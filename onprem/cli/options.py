@@ -7,7 +7,6 @@ runs, so `onprem --help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +114,8 @@ def progress(line: str) -> None:
 
 def emit(as_json: bool, document: dict[str, Any], human: str) -> None:
     """Print the result: one JSON document with --json, else the human text."""
+    import json
+
     click.echo(json.dumps(document, indent=2, sort_keys=True) if as_json else human)
 
 

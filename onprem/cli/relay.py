@@ -8,7 +8,6 @@ on the deployment's relay, through the engine (this machine's or over SSH), like
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -119,6 +118,8 @@ def dlq_list(
         from onprem.workflows.relay_admin import list_dead
 
         document = list_dead(open_deployment(config_path, overrides), endpoint=endpoint, limit=limit)
+    import time
+
     lines = [
         f"{row['event_id']}  {row['endpoint']}  attempts={row['attempts']}  "
         f"received={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(row['received_at']))}  {row['error']}"

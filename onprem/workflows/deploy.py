@@ -104,7 +104,7 @@ def check_version(deployment: Deployment, store: ReleaseStore) -> None:
     """Refuse a change of client version: it goes through `onprem upgrade` (backup, database upgrade).
 
     Raises ConfigError naming the versions and the command."""
-    last = store.current_release() or store.last_healthy()
+    last = store.current_release()
     wanted = deployment.settings.client.version
     if last is None or last.client_version == wanted:
         return

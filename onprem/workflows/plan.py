@@ -1,10 +1,10 @@
 """`onprem plan`: what `deploy` would do, and why, changing nothing anywhere.
 
-For each service: created, recreated, removed or unchanged, with the reasons. Compose's own per-service
-configuration hash (`docker compose config --hash`, the compose file read from stdin) is compared with
-the label of the running containers; the reasons come from comparing compose's normalized configuration
-of the running release with the new one, plus what compose does not see: a mounted file or secret whose
-content changed, an image rebuilt under the same tag. Also: bundle files added, changed and removed,
+For each service: created, recreated, removed or unchanged, with the reasons: where the compose file
+changed, compose's own normalized configuration of each service (`docker compose config`, the compose
+file read from stdin) in the running release and in the new one, compared key by key; plus what compose
+does not see: a mounted file or secret whose content changed, an env file, an image rebuilt under the
+same tag. Also: bundle files added, changed and removed,
 secrets whose value would change (never the values), images to copy or pull, bootstrap steps pending,
 and every problem deploy would refuse on. Nothing is written: no file here or on a host, no container,
 network, volume or image.
@@ -114,16 +114,12 @@ def config_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 def service_plans(
     expected: Sequence[str],
     containers: Sequence[ContainerState],
-    hashes: tuple[Mapping[str, str], Mapping[str, str]] | None,
-    old_config: Mapping[str, Any],
-    new_config: Mapping[str, Any],
+    configs: tuple[Mapping[str, Any], Mapping[str, Any]] | None,
     extra: Mapping[str, list[str]],
 ) -> list[ServicePlan]:
-    """Each service's action and reasons (pure). `hashes`: compose's configuration hash of each service
-    in the running release and in the new configuration (both computed by `docker compose config
-    --hash`, so alike by construction); None when compose could not be asked (a first deploy on this
-    host), then the normalized configurations are compared. `extra`: reasons compose does not see
-    (mounted file or secret content, image rebuilt), by service."""
+    """Each service's action and reasons (pure). `configs`: each service's normalized configuration in
+    the running release and in the new one, None when the compose file did not change. `extra`:
+    reasons the configuration does not carry (mounted file or secret content, image rebuilt)."""
     running = {c.service for c in containers}
     plans = []
     for service in expected:
@@ -131,10 +127,8 @@ def service_plans(
             plans.append(ServicePlan(service, "create", ["no container"]))
             continue
         reasons: list[str] = []
-        if hashes is None or hashes[0].get(service) != hashes[1].get(service):
-            reasons = config_reasons(old_config.get(service) or {}, new_config.get(service) or {})
-            if hashes is not None and not reasons:
-                reasons = ["compose configuration"]
+        if configs is not None:
+            reasons = config_reasons(configs[0].get(service) or {}, configs[1].get(service) or {})
         reasons += [r for r in extra.get(service, []) if r not in reasons]
         plans.append(ServicePlan(service, "recreate" if reasons else "unchanged", reasons))
     for service in sorted(running - set(expected)):
@@ -142,28 +136,22 @@ def service_plans(
     return plans
 
 
-def _compose_json(deployment: Deployment, compose_text: str, active: Sequence[str]) -> dict[str, Any]:
-    out = deployment.engine.compose_config(
-        deployment.state.bundle,
-        deployment.project,
-        compose_text,
-        ["config", "--format", "json"],
-        profiles=active,
-    )
-    services = json.loads(out[out.index("{") :]).get("services") or {}
+def normalized(deployment: Deployment, compose_text: str, active: Sequence[str]) -> dict[str, Any]:
+    """Each service's configuration as compose normalizes it (`docker compose config`, the file read
+    from stdin, paths resolved in the bundle directory on the host); the file's own services when
+    compose cannot be asked there (a host never deployed to)."""
+    try:
+        out = deployment.engine.compose_config(
+            deployment.state.bundle,
+            deployment.project,
+            compose_text,
+            ["config", "--format", "json"],
+            profiles=active,
+        )
+        services = json.loads(out[out.index("{") :]).get("services") or {}
+    except (EngineError, ValueError):
+        services = (yaml.safe_load(compose_text) or {}).get("services") or {}
     return services if isinstance(services, dict) else {}
-
-
-def _compose_hashes(deployment: Deployment, compose_text: str, active: Sequence[str]) -> dict[str, str]:
-    out = deployment.engine.compose_config(
-        deployment.state.bundle, deployment.project, compose_text, ["config", "--hash", "*"], profiles=active
-    )
-    hashes = {}
-    for line in out.splitlines():
-        name, _, value = line.strip().partition(" ")
-        if value:
-            hashes[name] = value.strip()
-    return hashes
 
 
 def plan(deployment: Deployment) -> Plan:
@@ -190,7 +178,6 @@ def plan(deployment: Deployment) -> Plan:
         for found in entries(loaded)
         if secrets.get(found.name) == "changed"
     ]
-    deployment.engine.check()
     checks: list[Callable[[], None]] = [
         lambda: check_identity(deployment),
         lambda: check_version(deployment, store),
@@ -201,8 +188,9 @@ def plan(deployment: Deployment) -> Plan:
         except OnpremError as exc:
             problems.append(str(exc))
     images: dict[str, list[str]] = {"copy": [], "pull": [], "missing": []}
+    names = image_names(loaded)
     try:
-        found_images = check_images(deployment, image_names(loaded))
+        found_images = check_images(deployment, names)
         images["copy"], images["pull"] = found_images.copy, found_images.pull
     except ConfigError as exc:
         images["missing"] = list(exc.problems)
@@ -212,23 +200,12 @@ def plan(deployment: Deployment) -> Plan:
         store.files(current.id).get(COMPOSE_FILE, "") if current else _read(deployment, COMPOSE_FILE)
     )
     containers = deployment.engine.containers(deployment.project)
-    hashes: tuple[dict[str, str], dict[str, str]] | None = None
-    new_config: dict[str, Any] = {}
-    old_config: dict[str, Any] = {}
-    if old_compose:
-        try:
-            hashes = (
-                _compose_hashes(deployment, old_compose, active),
-                _compose_hashes(deployment, compose_text, active),
-            )
-            new_config = _compose_json(deployment, compose_text, active)
-            old_config = _compose_json(deployment, old_compose, active)
-        except (EngineError, ValueError):
-            hashes = None  # a host never deployed to has no bundle directory to resolve paths in
+    configs = None
+    if COMPOSE_FILE in changed_files["changed"] and old_compose:
+        # Only a changed compose file changes a service's configuration; two compose calls, read-only.
+        configs = (normalized(deployment, old_compose, active), normalized(deployment, compose_text, active))
     extra = _unseen_changes(deployment, compose_text, containers, changed_files, secrets)
-    services = service_plans(
-        expected_from(compose_text, active), containers, hashes, old_config, new_config, extra
-    )
+    services = service_plans(expected_from(compose_text, active), containers, configs, extra)
     return Plan(
         deployment=deployment.project,
         host=deployment.settings.hosts[0].address,
@@ -257,11 +234,15 @@ def _unseen_changes(
     changed_files: Mapping[str, list[str]],
     secrets: Mapping[str, str],
 ) -> dict[str, list[str]]:
-    """Reasons to recreate that compose's hash does not carry, by service."""
+    """Reasons to recreate that the compose configuration does not carry, by service."""
     extra: dict[str, list[str]] = {}
+    services = (yaml.safe_load(compose_text) or {}).get("services") or {}
     for path in changed_files["changed"]:
         for service in mounting(compose_text, [path], []):
             extra.setdefault(service, []).append(f"mounted file {path} changed")
+        for service, spec in services.items():
+            if isinstance(spec, dict) and path in (spec.get("env_file") or []):
+                extra.setdefault(service, []).append(f"environment ({path} changed)")
     for name, status in secrets.items():
         if status == "changed":
             for service in mounting(compose_text, [], [name]):

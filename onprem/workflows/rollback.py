@@ -109,8 +109,7 @@ def rollback(
             "refuses the newer schema. Nothing was changed. Restore the backup taken before the upgrade: "
             f"onprem rollback {target.id} --restore {blocking.archive} (messages since the upgrade are lost)"
         )
-    deployment.engine.check()
-    check_identity(deployment)
+    check_identity(deployment)  # also the first engine call: it fails clearly when none answers
     files = store.files(target.id)
     api_key = _api_key(deployment)
     if restore is not None:

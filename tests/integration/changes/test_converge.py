@@ -17,7 +17,7 @@ POINTS = [
     "release ",  # the release is written, nothing applied yet
     "starting ",  # just before `docker compose up`
     "waiting for every service",  # containers created, the gate begins
-    "waiting for every service+1.5s",  # in the middle of the gate
+    "waiting for every service+0.3s",  # in the middle of the gate
     "certs: ",  # the gate passed; the bootstrap steps run
 ]
 

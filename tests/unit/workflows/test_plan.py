@@ -32,12 +32,7 @@ def test_each_service_is_created_recreated_removed_or_unchanged_with_reasons() -
     plans = service_plans(
         expected=["db", "waweb", "relay"],
         containers=containers,
-        hashes=(
-            {"db": "h-db", "waweb": "h-web-old"},
-            {"db": "h-db", "waweb": "h-web-new", "relay": "h-relay"},
-        ),
-        old_config={"waweb": {"ports": ["9090:443"]}},
-        new_config={"waweb": {"ports": ["9191:443"]}},
+        configs=({"waweb": {"ports": ["9090:443"]}}, {"waweb": {"ports": ["9191:443"]}}),
         extra={"db": ["secret WA_DB_PASSWORD changed"]},
     )
     got = {p.service: (p.action, p.reasons) for p in plans}
@@ -50,5 +45,7 @@ def test_each_service_is_created_recreated_removed_or_unchanged_with_reasons() -
 
 
 def test_a_service_whose_hash_matches_and_nothing_else_changed_is_unchanged() -> None:
-    plans = service_plans(["db"], [container("db")], ({"db": "h"}, {"db": "h"}), {}, {}, {})
+    plans = service_plans(["db"], [container("db")], ({"db": {"image": "a"}}, {"db": {"image": "a"}}), {})
+    assert [(p.action, p.reasons) for p in plans] == [("unchanged", [])]
+    plans = service_plans(["db"], [container("db")], None, {})
     assert [(p.action, p.reasons) for p in plans] == [("unchanged", [])]
