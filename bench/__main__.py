@@ -11,6 +11,7 @@ SUITES = {
     "relay": "bench.relay",  # acks/s and latency: relay vs one-commit-per-request vs store-nothing; e2e
     "exporter": "bench.exporter",  # scrape latency p50/p99, single and 33 nodes; exporter RSS
     "changes": "bench.changes",  # plan / no-op deploy, rollback / fresh deploy, upgrade downtime
+    "hosts": "bench.hosts",  # SSH connections per host, three hosts / one host
 }
 
 

@@ -28,6 +28,7 @@ from onprem.config_source import (
 )
 from onprem.errors import ConfigError
 from onprem.exporter.settings import ExporterSettings
+from onprem.hosts import HostSettings, Role, role_problems
 from onprem.relay.settings import RelaySettings
 
 DEFAULT_CONFIG_NAME = "onprem.yaml"
@@ -53,25 +54,6 @@ class DeploymentSettings(Model):
     keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
     """How many releases the state directory keeps (the running one and the one before always stay)."""
     """How long `deploy` waits for every service to be healthy and the API to answer."""
-
-
-class HostSettings(Model):
-    name: Name = "local"
-    address: str = "local"
-    """`local` for this machine's engine, or `ssh://user@host[:port]` for a remote one."""
-    identity_file: str | None = None
-    """SSH private key for a remote host (default: the SSH agent and ~/.ssh keys)."""
-    known_hosts_file: str | None = None
-    """Extra known_hosts file; the host's key must be listed there or in ~/.ssh/known_hosts."""
-    remote_dir: str = "/var/lib/onprem"
-    """Where the bundle and its secrets are copied on a remote host."""
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if value != "local" and not re.fullmatch(r"ssh://([^@/\s]+@)?[^:/\s]+(:\d{1,5})?", value):
-            raise ValueError("must be 'local' or ssh://user@host[:port]")
-        return value
 
 
 class ClientSettings(Model):
@@ -123,6 +105,7 @@ class ClientSettings(Model):
 class ExternalDbSettings(Model):
     kind: Literal["mysql", "postgres"] = "mysql"
     host: str
+    """The database server's name or address; `host-gateway` names the Docker host itself."""
     port: Port = 3306
     username: str = "root"
 
@@ -167,11 +150,21 @@ class NetworkSettings(Model):
     grafana_port: Port = 3000
     db_port: Port | None = None
     """Publish the bundled database on this host port (not published by default)."""
+    subnet: str | None = None
+    """The stack network's subnet (e.g. 172.30.50.0/24), pinned so that an outside database's grants
+    can name it; default: one the engine picks."""
 
     @field_validator("bind_address")
     @classmethod
     def _bind(cls, value: str) -> str:
         ipaddress.ip_address(value)  # raises ValueError with a clear message
+        return value
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_network(value)  # raises ValueError naming what is wrong
         return value
 
 
@@ -328,6 +321,19 @@ def _port_clashes(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
     return clashes
 
 
+def _host_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:
+    enabled: list[Role] = []
+    if settings.db.engine != "external":
+        enabled.append("db")
+    if settings.relay.enabled:
+        enabled.append("relay")
+    if settings.exporter.enabled:
+        enabled.append("exporter")
+    if settings.monitoring.enabled:
+        enabled.append("monitoring")
+    return role_problems(settings.hosts, multiconnect=settings.client.mode == "multiconnect", enabled=enabled)
+
+
 def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: str) -> Settings:
     """Validate merged settings data.
 
@@ -346,8 +352,8 @@ def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: st
                 message += f" (valid keys here: {keys})" if keys else ""
             problems.append(f"{locate(origins, path, default_origin)}: {dotted}: {message}")
         raise ConfigError(problems) from None
-    for path, message in _port_clashes(settings):
-        problems.append(f"{locate(origins, path, default_origin)}: {'.'.join(path)}: {message}")
+    for path, message in [*_port_clashes(settings), *_host_problems(settings)]:
+        problems.append(f"{locate(origins, path, default_origin)}: {'.'.join(map(str, path))}: {message}")
     if problems:
         raise ConfigError(problems)
     return settings

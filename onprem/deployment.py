@@ -18,12 +18,16 @@ from types import TracebackType
 
 from onprem.api.auth import Credentials
 from onprem.api.client import ApiClient
-from onprem.config import HostSettings, LoadedConfig, Settings
+from onprem.bundle import BundleDiff, read_manifest, write_bundle
+from onprem.config import LoadedConfig, Settings
 from onprem.engine.base import ExecEngine
-from onprem.errors import ConfigError, StateError
-from onprem.render import core_nodes
+from onprem.engine.hosts import HostsEngine
+from onprem.errors import StateError
+from onprem.hosts import HostSettings
+from onprem.render import host_bundle, host_placements
 from onprem.secrets import SecretStore
 from onprem.state import StateDir
+from onprem.topology import core_nodes, primary_host
 
 CA_PATH_IN_WEB = "/usr/local/waent/data/certs/external/ca.pem"
 """Where the client's web container keeps the CA of its self-signed certificate (read out-of-band)."""
@@ -66,15 +70,27 @@ def url_for(host: str, port: int) -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
+def bundle_dirs(state: StateDir, settings: Settings) -> dict[str, Path]:
+    """Where each host's bundle is rendered: `bundle/` for one host, `bundle-<host>/` for several (so
+    that `../secrets` is the state's secrets either way)."""
+    if len(settings.hosts) == 1:
+        return {settings.hosts[0].name: state.bundle}
+    return {host.name: state.root / f"bundle-{host.name}" for host in settings.hosts}
+
+
 def engine_for(loaded: LoadedConfig) -> ExecEngine:
-    """The engine of the deployment's one host: local, or over SSH. Raises ConfigError for several."""
-    hosts = loaded.settings.hosts
-    if len(hosts) != 1:
-        raise ConfigError(
-            f"{loaded.where('hosts', 1)}: hosts: {len(hosts)} hosts given; this version deploys a stack to "
-            "exactly one host (local or ssh://), so list one"
-        )
-    return _engine(hosts[0])
+    """The engine of the deployment: its one host's (local, or over SSH), or several hosts' behind one
+    `HostsEngine`. Connections open lazily."""
+    settings = loaded.settings
+    if len(settings.hosts) == 1:
+        return _engine(settings.hosts[0])
+    service_hosts = {s: place.name for place in host_placements(settings) for s in place.services}
+    return HostsEngine(
+        {host.name: _engine(host) for host in settings.hosts},
+        primary=primary_host(settings).name,
+        bundle_dirs=bundle_dirs(StateDir(loaded.state_dir), settings),
+        service_hosts=service_hosts,
+    )
 
 
 def _engine(host: HostSettings) -> ExecEngine:
@@ -193,8 +209,36 @@ class Deployment:
         return url_for(*published_web(self.settings))
 
     def compose(self, *args: str) -> str:
-        """`docker compose ARGS` on the deployment's bundle. Raises EngineError."""
+        """`docker compose ARGS` on the deployment's bundle (on the hosts that run the services named).
+        Raises EngineError."""
         return self.engine.compose(self.state.bundle, self.project, list(args))
+
+    @property
+    def several(self) -> bool:
+        return len(self.settings.hosts) > 1
+
+    def write_bundles(self, files: Mapping[str, str]) -> BundleDiff:
+        """Bring each host's bundle directory to its part of `files` (as `render` made them); the
+        changes, by the paths of `files`. Raises StateError."""
+        if not self.several:
+            return write_bundle(self.state.bundle, files)
+        changes = BundleDiff()
+        for host, directory in bundle_dirs(self.state, self.settings).items():
+            done = write_bundle(directory, host_bundle(self.settings, files, host))
+            changes.added.extend(f"{host}/{p}" for p in done.added)
+            changes.changed.extend(f"{host}/{p}" for p in done.changed)
+            changes.removed.extend(f"{host}/{p}" for p in done.removed)
+        return changes
+
+    def bundle_manifest(self) -> dict[str, str]:
+        """The {path: hash} of the bundle files on disk, by the paths of `render` (read-only)."""
+        if not self.several:
+            return read_manifest(self.state.bundle)
+        return {
+            f"{host}/{path}": digest
+            for host, directory in bundle_dirs(self.state, self.settings).items()
+            for path, digest in read_manifest(directory).items()
+        }
 
     def api_base(self) -> str:
         """The API's base URL, opened once and kept until `close`. Raises EngineError."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,17 @@ from onprem import __version__
 from onprem.bundle import COMPOSE_FILE
 from onprem.config import Settings
 from onprem.relay.settings import RelaySettings
+from onprem.topology import (
+    DEFAULT_DB_PORTS,
+    CoreNode,
+    Placement,
+    advertised,
+    core_nodes,
+    db_port,
+    placements,
+    primary_host,
+    several,
+)
 
 TEMPLATES_DIR = Path(
     os.environ.get("ONPREM_TEMPLATES", Path(__file__).resolve().parent.parent / "compose_templates")
@@ -41,32 +51,22 @@ BUNDLED_REDIS_URL = "redis://redis:6379/0"
 REDIS_PASSWORD_FILE = "/run/secrets/RELAY_REDIS_PASSWORD"  # noqa: S105 - a path, not a password
 
 
-@dataclass(frozen=True)
-class CoreNode:
-    service: str
-    master: bool
-    depends_on: tuple[str, ...]
-
-
-def core_nodes(settings: Settings) -> list[CoreNode]:
-    """The coreapp services: `wacore`, or 2 masters and shards+1 coreapps in multiconnect."""
-    if settings.client.mode == "single":
-        return [CoreNode("wacore", master=False, depends_on=())]
-    masters = [CoreNode(f"master{i}", master=True, depends_on=()) for i in (1, 2)]
-    cores = [
-        CoreNode(f"wacore{i}", master=False, depends_on=("master1",))
-        for i in range(1, settings.client.shards + 2)
-    ]
-    return masters + cores
-
-
-def _db_context(settings: Settings) -> dict[str, Any]:
+def _db_context(settings: Settings, place: Placement) -> dict[str, Any]:
     db = settings.db
     external = db.external
+    published = settings.network.db_port if external is None else None
     if external is not None:
         host, port, username = external.host, external.port, external.username
+        if host == HOST_GATEWAY:
+            host = DOCKER_HOST_NAME
+    elif place.primary:
+        host, port, username = "db", DEFAULT_DB_PORTS[db.kind], db.username
     else:
-        host, port, username = "db", 5432 if db.kind == "postgres" else 3306, db.username
+        # A host away from the database reaches it at the primary's address, where it is published.
+        host = advertised(settings, primary_host(settings).name)
+        port, username = db_port(settings), db.username
+    if external is None and several(settings):
+        published = db_port(settings)
     return {
         "bundled": external is None,
         "kind": db.kind,
@@ -77,7 +77,8 @@ def _db_context(settings: Settings) -> dict[str, Any]:
         "username": username,
         "name_prefix": db.name_prefix,
         "idle_timeout_ms": db.connection_idle_timeout_ms,
-        "published_port": settings.network.db_port if external is None else None,
+        "published_port": published,
+        "on_docker_host": external is not None and external.host == HOST_GATEWAY,
     }
 
 
@@ -127,6 +128,9 @@ def all_secret_names(settings: Settings) -> list[str]:
 
 
 IDENTITY_LABEL = "org.onprem.identity"
+HOST_GATEWAY = "host-gateway"
+"""`db.external.host: host-gateway`: the database runs on the Docker host itself."""
+DOCKER_HOST_NAME = "host.docker.internal"
 
 
 def data_volumes(settings: Settings) -> list[str]:
@@ -144,12 +148,38 @@ def data_volumes(settings: Settings) -> list[str]:
     return volumes
 
 
-def context(settings: Settings, identity: str = "") -> dict[str, Any]:
-    """Template variables for a deployment (pure); `identity` labels the data volumes."""
+def host_placements(settings: Settings) -> list[Placement]:
+    """What each host runs (the services of the primary host besides the nodes come from here)."""
+    nodes = {node.service for node in core_nodes(settings)}
+    return placements(settings, [s for s in expected_services(settings) if s not in nodes])
+
+
+def _node(node: CoreNode, place: Placement, multiconnect: bool, advertise: str) -> dict[str, Any]:
+    """A Master or Coreapp as its host's compose file has it: what it announces, publishes and waits for."""
+    ports = place.node_ports.get(node.service)
+    return {
+        "service": node.service,
+        "master": node.master,
+        "depends_on": [d for d in node.depends_on if d in place.services],
+        "hostname": advertise if ports else node.service,
+        "external_ports": ",".join(map(str, ports)) if ports else "6250,6251,6252,6253",
+        "published": [
+            f"{advertise}:{port}:{inner}" for port, inner in zip(ports, (6250, 6251, 6252, 6253), strict=True)
+        ]
+        if ports and multiconnect
+        else [],
+    }
+
+
+def context(settings: Settings, identity: str = "", place: Placement | None = None) -> dict[str, Any]:
+    """Template variables of one host's compose file (pure; `place` defaults to the only or primary
+    host); `identity` labels the data volumes."""
+    place = place or next(p for p in host_placements(settings) if p.primary)
     nodes = core_nodes(settings)
     multiconnect = settings.client.mode == "multiconnect"
     relay_port = settings.network.relay_port
-    db = _db_context(settings)
+    db = _db_context(settings, place)
+    advertise = place.host.advertise_address or settings.network.bind_address
     summary = (
         f"multiconnect, {settings.client.shards} shard(s), {len(nodes)} coreapp nodes"
         if multiconnect
@@ -161,9 +191,13 @@ def context(settings: Settings, identity: str = "") -> dict[str, Any]:
         "project": settings.deployment.name,
         "summary": summary,
         "db": db,
-        "cores": nodes,
+        "here": place.services,
+        "primary": place.primary,
+        "several": several(settings),
+        "advertise": advertise,
+        "cores": [_node(n, place, multiconnect, advertise) for n in nodes if n.service in place.services],
         "multiconnect": multiconnect,
-        "web_depends_on": ["master1"] if multiconnect else ["wacore"],
+        "web_depends_on": [d for d in (["master1"] if multiconnect else ["wacore"]) if d in place.services],
         "coreapp_image": settings.client.coreapp_image,
         "web_image": settings.client.web_image,
         "platform": settings.client.effective_platform,
@@ -175,6 +209,7 @@ def context(settings: Settings, identity: str = "") -> dict[str, Any]:
         "exporter_port": settings.network.exporter_port,
         "prometheus_port": settings.network.prometheus_port,
         "network_name": settings.network_name,
+        "subnet": settings.network.subnet,
         "onprem_image": ONPREM_IMAGE,
         "relay": {
             "enabled": settings.relay.enabled,
@@ -197,10 +232,10 @@ def context(settings: Settings, identity: str = "") -> dict[str, Any]:
             "enabled": settings.exporter.enabled,
             "secrets": exporter_secret_names(settings),
         },
-        "all_secrets": all_secret_names(settings),
+        "all_secrets": all_secret_names(settings) if place.primary else ["WA_DB_PASSWORD"],
         "monitoring": settings.monitoring,
         "grafana_port": settings.network.grafana_port,
-        "data_volumes": data_volumes(settings),
+        "data_volumes": data_volumes(settings) if place.primary else ["whatsappMedia"],
         "identity": identity,
     }
 
@@ -242,25 +277,49 @@ def render(
     settings: Settings, *, kit: Mapping[str, str], identity: str = "", templates_dir: Path = TEMPLATES_DIR
 ) -> dict[str, str]:
     """Render every file of the bundle; `kit` is the monitoring rules by name (see `read_kit`);
-    `identity` (the state directory's) labels the data volumes.
+    `identity` (the state directory's) labels the data volumes. With several hosts, each host's files
+    are under `<host name>/` (see `host_bundle`).
 
     Raises jinja2.UndefinedError if a template uses a variable the context lacks (a programming error).
     """
     env = _environment(templates_dir)
-    ctx = context(settings, identity)
+    hosts = host_placements(settings)
+    if len(hosts) == 1:
+        return _render_host(settings, env, kit, identity, hosts[0])
+    files: dict[str, str] = {}
+    for place in hosts:
+        for path, text in _render_host(settings, env, kit, identity, place).items():
+            files[f"{place.name}/{path}"] = text
+    return files
+
+
+def host_bundle(settings: Settings, files: Mapping[str, str], host: str) -> dict[str, str]:
+    """The files of one host's bundle, out of what `render` made (pure)."""
+    if len(settings.hosts) == 1:
+        return dict(files)
+    prefix = f"{host}/"
+    return {path.removeprefix(prefix): text for path, text in files.items() if path.startswith(prefix)}
+
+
+def _render_host(
+    settings: Settings, env: jinja2.Environment, kit: Mapping[str, str], identity: str, place: Placement
+) -> dict[str, str]:
+    ctx = context(settings, identity, place)
     files = {
         COMPOSE_FILE: env.get_template("compose.yaml.j2").render(ctx),
         "db.env": env.get_template("db.env.j2").render(ctx),
         "secret-env.sh": env.get_template("secret-env.sh.j2").render(ctx),
-        "monitoring/prometheus.yml": env.get_template("prometheus.yml.j2").render(
-            exporter_target="exporter:9108",
-            relay_target=f"relay:{RELAY_CONTAINER_PORT}" if settings.relay.enabled else "",
-            relay_scheme="https" if settings.relay.tls else "http",
-            relay_ca_file=RELAY_CA_IN_PROMETHEUS,
-            relay_replicas=settings.relay.replicas,
-            scrape_interval=settings.monitoring.scrape_interval,
-        ),
     }
+    if not place.primary:
+        return files
+    files["monitoring/prometheus.yml"] = env.get_template("prometheus.yml.j2").render(
+        exporter_target="exporter:9108",
+        relay_target=f"relay:{RELAY_CONTAINER_PORT}" if settings.relay.enabled else "",
+        relay_scheme="https" if settings.relay.tls else "http",
+        relay_ca_file=RELAY_CA_IN_PROMETHEUS,
+        relay_replicas=settings.relay.replicas,
+        scrape_interval=settings.monitoring.scrape_interval,
+    )
     if settings.relay.enabled:
         files["relay.yaml"] = _yaml(stack_relay(settings).model_dump(mode="json"))
     if settings.exporter.enabled:

@@ -13,7 +13,19 @@ import sys
 import click
 
 from onprem import __version__
-from onprem.cli import account, backup, changes, emulator, exporter, lifecycle, locking, relay, secrets, tls
+from onprem.cli import (
+    account,
+    backup,
+    changes,
+    emulator,
+    exporter,
+    lifecycle,
+    locking,
+    offline,
+    relay,
+    secrets,
+    tls,
+)
 from onprem.errors import OnpremError
 
 ABORTED = 130
@@ -30,7 +42,19 @@ def cli() -> None:
     """
 
 
-for module in (lifecycle, changes, account, tls, backup, secrets, locking, relay, exporter, emulator):
+for module in (
+    lifecycle,
+    changes,
+    offline,
+    account,
+    tls,
+    backup,
+    secrets,
+    locking,
+    relay,
+    exporter,
+    emulator,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 

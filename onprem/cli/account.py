@@ -227,4 +227,40 @@ def users_delete(
     emit(as_json, {"username": username, "status": outcome}, f"user {username}: {outcome}")
 
 
-COMMANDS = [register, verify, two_step, send, users]
+@click.group()
+def shards() -> None:
+    """The account's shard count (multiconnect)."""
+
+
+@shards.command("set")
+@deployment_options
+@click.argument("count", type=int)
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The verified-name certificate (default: bootstrap.registration.cert_file).",
+)
+@pin_file_option
+@operation_options
+@json_option
+def shards_set(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    count: int,
+    cert_file: Path | None,
+    pin_file: Path | None,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Set the account's shard count to COUNT (1, 2, 4, ... 32; the deployment runs COUNT+1 Coreapps)."""
+    from onprem.workflows.shards import set_shards
+
+    deployment = open_deployment(config_path, overrides)
+    with locked(deployment, lock_wait, reason):
+        done = set_shards(deployment, count, cert_file=cert_file, pin_file=pin_file)
+    emit(as_json, done, f"shards: {done['shards']} ({done['status']}, was {done['was']})")
+
+
+COMMANDS = [register, verify, two_step, send, users, shards]

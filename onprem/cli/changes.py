@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from onprem.cli.offline import bundle_option
 from onprem.cli.options import (
     confirm,
     deployment_options,
@@ -32,18 +33,28 @@ PLAN_CHANGES = 2
 
 @click.command()
 @deployment_options
+@bundle_option
 @json_option
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when nothing would change, 2 when something would, 1 on error.",
 )
-def plan(config_path: str | None, overrides: tuple[str, ...], as_json: bool, detailed_exitcode: bool) -> None:
+def plan(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    bundle_file: Path | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+) -> None:
     """Show what `deploy` would do and why, changing nothing anywhere."""
+    from onprem.workflows.offline import open_bundle
     from onprem.workflows.plan import plan as run
 
     try:
-        result = run(open_deployment(config_path, overrides))
+        deployment = open_deployment(config_path, overrides)
+        carried = open_bundle(deployment, bundle_file) if bundle_file is not None else None
+        result = run(deployment, bundle=carried)
     except OnpremError as exc:
         if detailed_exitcode:
             raise OnpremError(str(exc)) from exc  # every error is 1 here, as --detailed-exitcode promises
@@ -70,6 +81,7 @@ def format_plan(result: Plan) -> str:
         lines.append(f"  {service.action:<9} {service.service}{reasons}")
     lines += [f"  image to copy: {name}" for name in result.images["copy"]]
     lines += [f"  image to pull: {name}" for name in result.images["pull"]]
+    lines += [f"  image from the bundle: {name}" for name in result.images.get("bundle", [])]
     lines += [f"  bootstrap: {step}" for step in result.bootstrap]
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  PROBLEM: {problem}" for problem in result.problems]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from onprem.cli.offline import bundle_option
 from onprem.cli.options import (
     confirm,
     deployment_options,
@@ -75,22 +78,31 @@ def render(
 
 @click.command()
 @deployment_options
+@bundle_option
 @operation_options
 @json_option
 def deploy(
-    config_path: str | None, overrides: tuple[str, ...], lock_wait: float, reason: str, as_json: bool
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    bundle_file: Path | None,
+    lock_wait: float,
+    reason: str,
+    as_json: bool,
 ) -> None:
     """Validate, render, launch, gate on the client's own health, bootstrap; then print the status.
 
-    A re-run with nothing changed is a no-op that says so."""
+    A re-run with nothing changed is a no-op that says so. With --bundle, the images come from an
+    offline bundle, verified before anything is touched."""
     from onprem.render import expected_services
     from onprem.workflows.deploy import deploy as run
+    from onprem.workflows.offline import deploy_from, open_bundle
     from onprem.workflows.status import format_table, running_release, status_document
 
     deployment = open_deployment(config_path, overrides)
+    carried = open_bundle(deployment, bundle_file) if bundle_file is not None else None
     with locked(deployment, lock_wait, reason) as operation:
         try:
-            result = run(deployment)
+            result = run(deployment) if carried is None else deploy_from(deployment, carried)
         except GateError as exc:
             show_gate_logs(exc)
             raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +87,10 @@ class Engine(Protocol):
 
     def copy_images(self, names: Sequence[str]) -> None:
         """Copy images from this machine to the engine's host. Raises EngineError when it fails."""
+
+    def load_images(self, chunks: Iterable[bytes]) -> None:
+        """`docker load` on the engine's host from a `docker save` stream (plain or gzip), sent as it is
+        read and never written to the host's disk. Raises EngineError when the load fails."""
 
     def containers(self, project: str) -> list[ContainerState]:
         """Every container of a compose project, sorted by service then name."""

@@ -6,7 +6,7 @@ import importlib
 import io
 import subprocess
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from onprem.engine.base import ContainerState, VolumeState
 from onprem.engine.compose import compose_argv
 from onprem.engine.inspect import PROJECT_LABEL, SERVICE_LABEL, sorted_states, volume_state
+from onprem.engine.load import docker_load
 from onprem.errors import EngineError
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -62,6 +63,9 @@ class LocalEngine:
 
     def copy_images(self, names: Sequence[str]) -> None:
         return None
+
+    def load_images(self, chunks: Iterable[bytes]) -> None:
+        docker_load(chunks)
 
     def compose(
         self, bundle_dir: Path, project: str, args: Sequence[str], *, profiles: Sequence[str] = ()

@@ -160,6 +160,10 @@ class SshEngine:
             return
         self._checked(["docker", "load", "--quiet"], stdin=self._images.save(names))
 
+    def load_images(self, chunks: Iterable[bytes]) -> None:
+        """Stream `chunks` into `docker load` on the host over this engine's SSH connection."""
+        self._checked(["docker", "load", "--quiet"], stdin=chunks)
+
     def _ids(self, project: str, service: str | None = None) -> list[str]:
         argv = ["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={project}"]
         if service is not None:

@@ -14,10 +14,14 @@ from typing import Any
 
 import yaml
 
-from onprem.bundle import COMPOSE_FILE, BundleDiff, write_bundle
+from onprem.bundle import COMPOSE_FILE, BundleDiff
 from onprem.deployment import Deployment
+from onprem.engine.base import ExecEngine
 from onprem.engine.compose import up_args
+from onprem.engine.hosts import HostsEngine
+from onprem.engine.images import stack_images
 from onprem.errors import EngineError, GateError
+from onprem.render import host_bundle
 from onprem.workflows.gate import LOG_LINES, GateResult, first_problem, gate
 from onprem.workflows.preflight import ImageCheck
 
@@ -84,14 +88,17 @@ def apply(
     force-recreate `recreate`, and gate every service the compose file starts.
 
     Raises EngineError, GateError naming the failing service."""
-    changes = write_bundle(deployment.state.bundle, files)
+    changes = deployment.write_bundles(files)
     engine = deployment.engine
-    if images.copy:
+    texts = composes(deployment, files)
+    if isinstance(engine, HostsEngine):
+        _copy_to_hosts(deployment, engine, texts, active)
+    elif images.copy:
         deployment.progress(f"copying {len(images.copy)} images to the host: {', '.join(images.copy)}")
         engine.copy_images(images.copy)
     if images.pull:
-        _pull(deployment, files[COMPOSE_FILE], images.pull, active)
-    expected = expected_from(files[COMPOSE_FILE], active)
+        _pull(deployment, "\n".join(texts.values()), images.pull, active)
+    expected = [service for text in texts.values() for service in expected_from(text, active)]
     deployment.progress(f"starting {len(expected)} services: {', '.join(expected)}")
     try:
         engine.compose(deployment.state.bundle, deployment.project, up_args(), profiles=active)
@@ -105,6 +112,41 @@ def apply(
         raise
     deployment.progress("waiting for every service to be healthy and /v1/health to answer")
     return changes, gate(deployment, expected, api_key=api_key)
+
+
+def composes(deployment: Deployment, files: Mapping[str, str]) -> dict[str, str]:
+    """Each host's compose file among rendered `files` (pure)."""
+    return {
+        host.name: host_bundle(deployment.settings, files, host.name)[COMPOSE_FILE]
+        for host in deployment.settings.hosts
+    }
+
+
+def recreate_for(
+    deployment: Deployment, files: Mapping[str, str], paths: Sequence[str], secrets: Sequence[str]
+) -> list[str]:
+    """The services, on every host, that mount one of the changed bundle `paths` (as `render` names
+    them) or `secrets` (pure)."""
+    found: list[str] = []
+    for host, text in composes(deployment, files).items():
+        prefix = f"{host}/" if deployment.several else ""
+        mine = [p.removeprefix(prefix) for p in paths if p.startswith(prefix)]
+        found += [s for s in mounting(text, mine, secrets) if s not in found]
+    return found
+
+
+def _copy_to_hosts(
+    deployment: Deployment, engine: HostsEngine, texts: Mapping[str, str], active: Sequence[str]
+) -> None:
+    """Copy to each host the images its own services need and it lacks, the hosts in parallel."""
+
+    def copy(host: str, host_engine: ExecEngine) -> None:
+        missing = host_engine.images_to_copy(stack_images(texts[host], active))
+        if missing:
+            deployment.progress(f"copying {len(missing)} images to {host}: {', '.join(missing)}")
+            host_engine.copy_images(missing)
+
+    engine.each(copy)
 
 
 def expected_from(compose_text: str, active: Sequence[str]) -> list[str]:

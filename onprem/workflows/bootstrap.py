@@ -9,9 +9,9 @@ from typing import Protocol
 from onprem.config import LoadedConfig
 from onprem.deployment import Deployment
 from onprem.errors import ApiError, ConfigError
-from onprem.render import RELAY_CONTAINER_PORT
 from onprem.workflows import certs, registration, webhooks
 from onprem.workflows.gate import restart
+from onprem.workflows.shards import bootstrap_shards
 
 DEFAULT_ADMIN = ("admin", "secret")
 PASSWORD_CHANGE_REQUIRED = 1024
@@ -102,6 +102,9 @@ def run_bootstrap(deployment: Deployment) -> list[str]:
         )
         tail = "; finish with `onprem verify CODE`" if result.status == "code sent" else ""
         note(f"registration: {result.status} ({result.number}){tail}")
+        applied = bootstrap_shards(deployment, api)
+        if applied is not None:
+            note(applied)
     if wanted.webhooks == "relay":
         ca = deployment.state.certs.read("root.pem")
         token = deployment.secrets.read("RELAY_PATH_TOKEN")
@@ -112,7 +115,7 @@ def run_bootstrap(deployment: Deployment) -> list[str]:
             )
         outcome = webhooks.set_webhooks(
             api,
-            url=webhooks.relay_url(RELAY_CONTAINER_PORT, token),
+            url=webhooks.relay_url(settings, token),
             ca_pem=ca,
             restart_core=lambda: restart(deployment, deployment.core_services),
         )

@@ -24,6 +24,7 @@ from onprem.config import Settings
 from onprem.deployment import TRUSTED_FILE, Deployment, published_web
 from onprem.errors import ConfigError, OnpremError, StateError
 from onprem.state import CertFiles
+from onprem.topology import relay_address
 from onprem.workflows import webcert
 from onprem.workflows.gate import restart
 
@@ -136,9 +137,11 @@ def web_sans(settings: Settings) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def relay_sans() -> list[str]:
-    """Names the relay's certificate covers: its service name inside the stack, and this host."""
-    return ["relay", "localhost", "127.0.0.1"]
+def relay_sans(settings: Settings) -> list[str]:
+    """Names the relay's certificate covers: its service name inside the stack, this host, and the
+    address the Coreapps of other hosts reach it at."""
+    names = ["relay", "localhost", "127.0.0.1", relay_address(settings)[0]]
+    return list(dict.fromkeys(names))
 
 
 def issue_for(deployment: Deployment) -> dict[str, str]:
@@ -149,7 +152,7 @@ def issue_for(deployment: Deployment) -> dict[str, str]:
         deployment.secrets,
         name=deployment.project,
         web_sans=web_sans(deployment.settings),
-        relay_sans=relay_sans(),
+        relay_sans=relay_sans(deployment.settings),
         now=deployment.now(),
     )
 

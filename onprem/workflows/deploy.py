@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onprem import __version__
-from onprem.bundle import COMPOSE_FILE, BundleDiff, file_hashes
+from onprem.bundle import BundleDiff, file_hashes
 from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
 from onprem.errors import ApiError, ConfigError, EngineError, GateError
 from onprem.releases import Release, ReleaseStore, next_id
 from onprem.render import expected_services, profiles
 from onprem.workflows import bootstrap, certs
-from onprem.workflows.apply import PullFailed, apply, mounting
+from onprem.workflows.apply import PullFailed, apply, recreate_for
 from onprem.workflows.gate import PROBE_TIMEOUT, first_problem
-from onprem.workflows.preflight import ImageCheck, check_identity, check_images
+from onprem.workflows.preflight import ImageCarrier, ImageCheck, check_identity, check_images, mark_hosts
 from onprem.workflows.prepare import (
     Prepared,
     config_digest,
@@ -126,8 +126,12 @@ def _newer(a: str, b: str) -> bool:
     return tuple(int(p) for p in a.split(".")) > tuple(int(p) for p in b.split("."))
 
 
-def deploy(deployment: Deployment, *, command: str = "deploy") -> DeployResult:
-    """Deploy. Raises ConfigError, SecretError, StateError, EngineError, GateError or ApiError."""
+def deploy(
+    deployment: Deployment, *, command: str = "deploy", carrier: ImageCarrier | None = None
+) -> DeployResult:
+    """Deploy; with a `carrier` (an offline bundle) the images come from it, once the checks before the
+    engine is changed have passed. Raises ConfigError, SecretError, StateError, EngineError, GateError or
+    ApiError."""
     bootstrap.check(deployment.loaded)
     if deployment.settings.bootstrap.certs:
         # Before the secrets are read: a first deploy starts the relay with its certificate.
@@ -136,16 +140,19 @@ def deploy(deployment: Deployment, *, command: str = "deploy") -> DeployResult:
     prepared = prepare(deployment, identity)
     deployment.engine.check()
     check_identity(deployment)
+    created = deployment.now().isoformat(timespec="seconds")
     if new:
-        deployment.state.write_identity(identity, deployment.now().isoformat(timespec="seconds"))
+        deployment.state.write_identity(identity, created)
+    mark_hosts(deployment, identity, created)
     store = ReleaseStore(deployment.state)
     current = store.current_release()
     check_version(deployment, store)
-    if current is not None and current.config_digest == prepared.digest:
+    carried = carrier(deployment, image_names(deployment.loaded)) if carrier is not None else None
+    if current is not None and current.config_digest == prepared.digest and not (carried and carried.loaded):
         same = _unchanged(deployment, store, prepared)
         if same is not None:
             return same
-    images = check_images(deployment, image_names(deployment.loaded))
+    images = carried if carried is not None else check_images(deployment, image_names(deployment.loaded))
     release = store.create(
         new_release(deployment, store, prepared, deployment.engine.image_ids(list(images.present)), command),
         prepared.files,
@@ -185,7 +192,7 @@ def launch(
     """Apply a written release; on a failed gate bring `previous` back (if any) and raise. Then the
     bootstrap steps, and `release` becomes current. Raises GateError (saying whether it rolled back)."""
     paths, secret_names = changed_since(previous, prepared.files, prepared.values)
-    recreate = mounting(prepared.files[COMPOSE_FILE], paths, secret_names)
+    recreate = recreate_for(deployment, prepared.files, paths, secret_names)
     try:
         changes, passed = apply(
             deployment,
@@ -244,7 +251,7 @@ def _rolled_back(
             api_key=prepared.values["WA_API_KEY"],
             images=ImageCheck(),
             active=previous.profiles,
-            recreate=mounting(files[COMPOSE_FILE], paths, []),
+            recreate=recreate_for(deployment, files, paths, []),
         )
     except (GateError, EngineError) as again:
         return GateError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from onprem.bundle import COMPOSE_FILE
 from onprem.deployment import Deployment
 from onprem.engine.compose import down_args
 from onprem.releases import ReleaseStore
@@ -13,7 +12,7 @@ def down(deployment: Deployment, *, volumes: bool) -> dict[str, object]:
     """Stop and remove every container of the deployment (every profile), and its named volumes when
     `volumes` (data loss: the caller asks first). Raises EngineError, and as `render_only` when the
     bundle must be rendered first."""
-    if not (deployment.state.bundle / COMPOSE_FILE).is_file():
+    if not deployment.bundle_manifest():
         render_only(deployment)
     deployment.engine.check()
     deployment.engine.compose(

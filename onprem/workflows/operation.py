@@ -29,6 +29,7 @@ from typing import Any
 from onprem import __version__
 from onprem.audit import ABORTED, FAILED, OK, RESERVED, Scalar, entry, error_of, to_line
 from onprem.deployment import Deployment
+from onprem.engine.hosts import HostsEngine
 from onprem.errors import LockError, OnpremError
 from onprem.hostfiles import HostFiles, LocalFiles
 from onprem.lock import (
@@ -74,6 +75,8 @@ def places(deployment: Deployment, *, local_only: bool = False) -> list[HostFile
     here: list[HostFiles] = [LocalFiles(deployment.state.root)]
     if local_only:
         return here
+    if isinstance(deployment.engine, HostsEngine):
+        return [*here, *deployment.engine.every_host_files(deployment.project)]
     remote = deployment.engine.host_files(deployment.project)
     return here if remote is None else [*here, remote]
 

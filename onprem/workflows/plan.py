@@ -15,17 +15,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from onprem import pki
-from onprem.bundle import COMPOSE_FILE, file_hashes, read_manifest
-from onprem.deployment import Deployment
+from onprem.bundle import COMPOSE_FILE, file_hashes
+from onprem.deployment import Deployment, bundle_dirs
 from onprem.engine.base import ContainerState
+from onprem.engine.hosts import HostsEngine
 from onprem.errors import ConfigError, EngineError, OnpremError
 from onprem.releases import ReleaseStore
-from onprem.render import profiles, read_kit, render
+from onprem.render import host_bundle, profiles, read_kit, render
 from onprem.secrets import changed_line
 from onprem.secrets.specs import entries
 from onprem.workflows import certs
@@ -34,6 +35,9 @@ from onprem.workflows.deploy import check_version
 from onprem.workflows.preflight import check_identity, check_images
 from onprem.workflows.prepare import check_config, image_names
 from onprem.workflows.registration import is_registered
+
+if TYPE_CHECKING:
+    from onprem.workflows.offline import CarriedBundle
 
 # Keys of compose's normalized service configuration, named for the operator.
 REASONS = {
@@ -82,6 +86,7 @@ class Plan:
             or self.secrets
             or any(s.action != "unchanged" for s in self.services)
             or self.images.get("copy")
+            or self.images.get("bundle")
             or self.bootstrap
         )
 
@@ -136,13 +141,16 @@ def service_plans(
     return plans
 
 
-def normalized(deployment: Deployment, compose_text: str, active: Sequence[str]) -> dict[str, Any]:
-    """Each service's configuration as compose normalizes it (`docker compose config`, the file read
-    from stdin, paths resolved in the bundle directory on the host); the file's own services when
+def normalized(deployment: Deployment, host: str, compose_text: str, active: Sequence[str]) -> dict[str, Any]:
+    """Each service's configuration as compose normalizes it on `host` (`docker compose config`, the file
+    read from stdin, paths resolved in the host's bundle directory); the file's own services when
     compose cannot be asked there (a host never deployed to)."""
+    engine = deployment.engine
+    if isinstance(engine, HostsEngine):
+        engine = engine.engines[host]
     try:
-        out = deployment.engine.compose_config(
-            deployment.state.bundle,
+        out = engine.compose_config(
+            bundle_dirs(deployment.state, deployment.settings)[host],
             deployment.project,
             compose_text,
             ["config", "--format", "json"],
@@ -154,10 +162,10 @@ def normalized(deployment: Deployment, compose_text: str, active: Sequence[str])
     return services if isinstance(services, dict) else {}
 
 
-def plan(deployment: Deployment) -> Plan:
-    """What `deploy` would do on the deployment's host. Raises ConfigError for an invalid config (the
-    other problems deploy would refuse on are listed in the plan), EngineError when the engine does
-    not answer."""
+def plan(deployment: Deployment, *, bundle: CarriedBundle | None = None) -> Plan:
+    """What `deploy` would do on the deployment's host (with an offline `bundle`: the images the host
+    lacks come from it). Raises ConfigError for an invalid config (the other problems deploy would
+    refuse on are listed in the plan), EngineError when the engine does not answer."""
     loaded = deployment.loaded
     settings = deployment.settings
     check_config(loaded)
@@ -170,7 +178,7 @@ def plan(deployment: Deployment) -> Plan:
     active = profiles(settings)
     store = ReleaseStore(deployment.state)
     current = store.current_release()
-    old_files = current.files if current else read_manifest(deployment.state.bundle)
+    old_files = current.files if current else deployment.bundle_manifest()
     changed_files = diff_files(old_files, file_hashes(files))
     secrets = deployment.secrets.compare(loaded)
     problems += [
@@ -187,28 +195,44 @@ def plan(deployment: Deployment) -> Plan:
             check()
         except OnpremError as exc:
             problems.append(str(exc))
-    images: dict[str, list[str]] = {"copy": [], "pull": [], "missing": []}
+    images: dict[str, list[str]] = {"copy": [], "pull": [], "missing": [], "bundle": []}
     names = image_names(loaded)
     try:
-        found_images = check_images(deployment, names)
-        images["copy"], images["pull"] = found_images.copy, found_images.pull
+        if bundle is not None:
+            images["bundle"] = bundle.lacking(deployment, names)
+        else:
+            found_images = check_images(deployment, names)
+            images["copy"], images["pull"] = found_images.copy, found_images.pull
     except ConfigError as exc:
         images["missing"] = list(exc.problems)
         problems += exc.problems
-    compose_text = files[COMPOSE_FILE]
-    old_compose = (
-        store.files(current.id).get(COMPOSE_FILE, "") if current else _read(deployment, COMPOSE_FILE)
-    )
     containers = deployment.engine.containers(deployment.project)
-    configs = None
-    if COMPOSE_FILE in changed_files["changed"] and old_compose:
-        # Only a changed compose file changes a service's configuration; two compose calls, read-only.
-        configs = (normalized(deployment, old_compose, active), normalized(deployment, compose_text, active))
-    extra = _unseen_changes(deployment, compose_text, containers, changed_files, secrets)
-    services = service_plans(expected_from(compose_text, active), containers, configs, extra)
+    released = store.files(current.id) if current else None
+    services: list[ServicePlan] = []
+    for host in settings.hosts:
+        new_files = host_bundle(settings, files, host.name)
+        old_files_here = host_bundle(settings, released, host.name) if released is not None else {}
+        old_compose = old_files_here.get(COMPOSE_FILE) or _read(deployment, host.name, COMPOSE_FILE)
+        changed_here = (
+            diff_files(file_hashes(old_files_here), file_hashes(new_files))
+            if released
+            else {k: [p.removeprefix(f"{host.name}/") for p in v] for k, v in changed_files.items()}
+        )
+        compose_text = new_files[COMPOSE_FILE]
+        here = set(expected_from(compose_text, active)) | set(_service_images(compose_text))
+        mine = [c for c in containers if c.service in here or not deployment.several]
+        configs = None
+        if COMPOSE_FILE in changed_here["changed"] and old_compose:
+            # Only a changed compose file changes a service's configuration; two compose calls, read-only.
+            configs = (
+                normalized(deployment, host.name, old_compose, active),
+                normalized(deployment, host.name, compose_text, active),
+            )
+        extra = _unseen_changes(deployment, compose_text, mine, changed_here, secrets)
+        services += service_plans(expected_from(compose_text, active), mine, configs, extra)
     return Plan(
         deployment=deployment.project,
-        host=deployment.settings.hosts[0].address,
+        host=", ".join(h.address for h in deployment.settings.hosts),
         running_release=current.id if current else None,
         files=changed_files,
         secrets={n: s for n, s in secrets.items() if s != "unchanged"},
@@ -220,9 +244,9 @@ def plan(deployment: Deployment) -> Plan:
     )
 
 
-def _read(deployment: Deployment, name: str) -> str:
+def _read(deployment: Deployment, host: str, name: str) -> str:
     try:
-        return (deployment.state.bundle / name).read_text(encoding="utf-8")
+        return (bundle_dirs(deployment.state, deployment.settings)[host] / name).read_text(encoding="utf-8")
     except OSError:
         return ""
 

@@ -4,13 +4,16 @@ runs them too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from onprem.config import EMULATOR_REGISTRY
 from onprem.deployment import Deployment
 from onprem.engine.base import VolumeState
+from onprem.engine.hosts import HostsEngine
 from onprem.errors import ConfigError, StateError
+from onprem.hostfiles import HostFiles
 from onprem.render import IDENTITY_LABEL
 
 
@@ -26,6 +29,7 @@ def check_identity(deployment: Deployment) -> None:
     Raises StateError naming the volumes, when and by which identity they were made, and the ways out."""
     found = deployment.state.identity()
     identity = found["id"] if found else None
+    check_host_identity(deployment, identity)
     foreign = foreign_volumes(deployment.engine.volumes(deployment.project), identity)
     if not foreign:
         return
@@ -38,6 +42,49 @@ def check_identity(deployment: Deployment) -> None:
         f"here (restore them from where you keep them); or delete that data with `onprem down --volumes` "
         "(the database, media and relay store are lost)"
     )
+
+
+HOST_IDENTITY = "identity.json"
+"""On each remote host, beside the deployment's bundle: the identity of the state directory that
+deployed there."""
+
+
+def remote_dirs(deployment: Deployment) -> list[HostFiles]:
+    """The deployment's directory on each remote host (none for this machine's engine)."""
+    engine = deployment.engine
+    if isinstance(engine, HostsEngine):
+        return list(engine.every_host_files(deployment.project))
+    found = engine.host_files(deployment.project)
+    return [] if found is None else [found]
+
+
+def check_host_identity(deployment: Deployment, identity: str | None) -> None:
+    """Refuse when a remote host's directory of the deployment was written by another state directory.
+    Raises StateError naming the host and the way out."""
+    for place in remote_dirs(deployment):
+        raw = place.read(HOST_IDENTITY)
+        if raw is None:
+            continue
+        try:
+            theirs = json.loads(raw).get("id")
+        except (ValueError, AttributeError):
+            theirs = None
+        if theirs != identity:
+            raise StateError(
+                f"{place.location}: deployment {deployment.project} there was deployed from another "
+                f"state directory (identity {theirs}); {deployment.state.root} has "
+                f"{identity or 'none yet'}. "
+                "Nothing was changed. Point deployment.state_dir at the original, or remove that "
+                "directory on the host once its stack is down"
+            )
+
+
+def mark_hosts(deployment: Deployment, identity: str, created: str) -> None:
+    """Write this state directory's identity on each remote host that has none yet."""
+    document = json.dumps({"id": identity, "created": created}).encode()
+    for place in remote_dirs(deployment):
+        if place.read(HOST_IDENTITY) is None:
+            place.write(HOST_IDENTITY, document)
 
 
 def has_registry(name: str) -> bool:
@@ -53,14 +100,24 @@ class ImageCheck:
     present: list[str] = field(default_factory=list)
     copy: list[str] = field(default_factory=list)
     pull: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    """Loaded onto the host from an offline bundle just now (they are `present` too)."""
 
     def notes(self) -> list[str]:
         lines = []
+        if self.loaded:
+            lines.append(f"images loaded from the bundle: {', '.join(self.loaded)}")
         if self.copy:
             lines.append(f"images to copy to the host: {', '.join(self.copy)}")
         if self.pull:
             lines.append(f"images the host pulls from their registry: {', '.join(self.pull)}")
         return lines
+
+
+ImageCarrier = Callable[[Deployment, Sequence[str]], ImageCheck]
+"""Brings the images a stack needs from elsewhere than this machine or a registry (an offline bundle):
+given their names, puts on the host what it lacks; every name is then `present`, the ones it brought
+`loaded` too. Raises ConfigError or EngineError."""
 
 
 def check_images(deployment: Deployment, names: Sequence[str]) -> ImageCheck:

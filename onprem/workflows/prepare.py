@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from onprem.bundle import COMPOSE_FILE, BundleDiff, digest, file_hashes, write_bundle
+from onprem.bundle import COMPOSE_FILE, BundleDiff, digest, file_hashes
 from onprem.config import LoadedConfig
 from onprem.deployment import Deployment
 from onprem.engine.images import stack_images
@@ -102,7 +102,9 @@ def config_digest(loaded: LoadedConfig, files: Mapping[str, str], values: Mappin
 def image_names(loaded: LoadedConfig) -> list[str]:
     """The images the configured stack runs (its active profiles only), from a render (pure)."""
     settings = loaded.settings
-    return stack_images(render(settings, kit={})[COMPOSE_FILE], profiles(settings))
+    files = render(settings, kit={})
+    texts = [text for path, text in files.items() if path.rsplit("/", 1)[-1] == COMPOSE_FILE]
+    return sorted({name for text in texts for name in stack_images(text, profiles(settings))})
 
 
 def render_only(deployment: Deployment) -> BundleDiff:
@@ -111,7 +113,7 @@ def render_only(deployment: Deployment) -> BundleDiff:
     files = prepare(deployment, identity).files
     if new:
         deployment.state.write_identity(identity, deployment.now().isoformat(timespec="seconds"))
-    return write_bundle(deployment.state.bundle, files)
+    return deployment.write_bundles(files)
 
 
 def describe(changes: BundleDiff) -> str:

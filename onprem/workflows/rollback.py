@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onprem.bundle import COMPOSE_FILE, file_hashes, write_bundle
+from onprem.bundle import file_hashes
 from onprem.deployment import Deployment
 from onprem.engine.compose import up_args
 from onprem.errors import ConfigError, StateError
 from onprem.releases import Release, ReleaseStore
-from onprem.workflows.apply import apply, mounting
+from onprem.workflows.apply import apply, recreate_for
 from onprem.workflows.backup import restore_from
 from onprem.workflows.preflight import ImageCheck, check_identity
 
@@ -122,7 +122,7 @@ def rollback(
             api_key=api_key,
             images=ImageCheck(),
             active=target.profiles,
-            recreate=mounting(files[COMPOSE_FILE], paths, []),
+            recreate=recreate_for(deployment, files, paths, []),
         )
         done = {}
     store.set_current(target.id, since=deployment.now().isoformat(timespec="seconds"), bootstrapped=True)
@@ -140,7 +140,7 @@ def _with_restore(
     # The older client cannot start on the newer schema: put the release's containers in place (its
     # clients restart in a loop meanwhile), then restore the pre-upgrade database into them; the restore
     # stops the clients, loads, starts them and gates.
-    write_bundle(deployment.state.bundle, files)
+    deployment.write_bundles(files)
     deployment.engine.compose(
         deployment.state.bundle, deployment.project, up_args(), profiles=target.profiles
     )

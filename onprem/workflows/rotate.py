@@ -38,7 +38,7 @@ from onprem.errors import (
     SecretError,
     StateError,
 )
-from onprem.render import RELAY_CONTAINER_PORT, bundled_redis, expected_services, profiles
+from onprem.render import bundled_redis, expected_services, profiles
 from onprem.secrets import APIKEY_HEADER, BACKUP_SPEC, SecretEntry, apikey_header, describe_source, entry
 from onprem.workflows import dbpassword
 from onprem.workflows.apply import mounting
@@ -327,8 +327,8 @@ def _admin_password(rotation: Rotation, _already_changed: bool) -> list[str]:
 
 def _relay_path_token(rotation: Rotation, _already_changed: bool) -> list[str]:
     deployment = rotation.deployment
-    old_url = relay_url(RELAY_CONTAINER_PORT, rotation.previous)
-    new_url = relay_url(RELAY_CONTAINER_PORT, rotation.new)
+    old_url = relay_url(rotation.deployment.settings, rotation.previous)
+    new_url = relay_url(rotation.deployment.settings, rotation.new)
     api = deployment.api()
     webhooks = api.get_application_settings().get("webhooks")
     current = webhooks.get("url") if isinstance(webhooks, dict) else None

@@ -1,11 +1,18 @@
-"""`onprem status`: the state of every service and the client's own health, as data and as a table."""
+"""`onprem status`: the state of every service and the client's own health, as data and as a table.
+
+Every reason the deployment is not healthy is in the document: `api.error` (and `api.status` when the
+API answered with an error rather than not at all), and in `problems` (and the table) every service not
+ready, what the caller found, and in multiconnect three distinct failure kinds read from /v1/health
+(`cluster`): a node that stopped heart-beating (`node_lost`), no standby
+coreapp left (`no_spare`), and a shard no live coreapp serves (`shard_unserved`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from onprem.bundle import diff, read_manifest
+from onprem.bundle import diff
 from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
 from onprem.errors import ApiError, ConfigError, EngineError
@@ -26,9 +33,11 @@ def status_document(
     api_error: str | None,
     release: dict[str, Any] | None = None,
     problems: Sequence[str] = (),
+    api_status: int | None = None,
 ) -> dict[str, Any]:
     """The machine-readable status (`status --json`), pure. `release`: the running release and whether
-    the bundle on disk differs from it; `problems`: what else makes the deployment not healthy."""
+    the bundle on disk differs from it; `problems`: what else makes the deployment not healthy;
+    `api_status`: the HTTP status of an API that answered /v1/health with an error."""
     services = []
     seen = set()
     for container in containers:
@@ -55,20 +64,99 @@ def status_document(
                     "ready": False,
                 }
             )
-    healthy = (
-        bool(expected)
-        and all(s["ready"] for s in services if s["service"] in expected)
-        and health is not None
-        and not problems
-    )
+    cluster = cluster_findings(health)
+    # The API's own failure is `api.error` (and its line in the table), not repeated here.
+    reasons = [*service_reasons(services, expected), *problems, *(f["reason"] for f in cluster)]
+    healthy = bool(expected) and health is not None and not reasons
     return {
         "deployment": deployment,
         "healthy": healthy,
         "services": services,
-        "api": {"url": api_url, "health": health, "error": api_error},
+        "api": {"url": api_url, "health": health, "error": api_error, "status": api_status},
+        "cluster": cluster,
         "release": release,
-        "problems": list(problems),
+        "problems": reasons,
     }
+
+
+def service_reasons(services: Sequence[dict[str, Any]], expected: Sequence[str]) -> list[str]:
+    """Why each expected service is not ready."""
+    reasons = []
+    for item in services:
+        if item["service"] not in expected or item["ready"]:
+            continue
+        if item["state"] == "missing":
+            reasons.append(f"service {item['service']} has no container")
+        elif item["state"] != "running":
+            reasons.append(f"service {item['service']} is {item['state']} ({item['container']})")
+        else:
+            reasons.append(f"service {item['service']} is {item['health']} ({item['container']})")
+    return reasons
+
+
+def api_answer(status: int | None, error: str | None) -> str:
+    """How the API failed /v1/health: it answered an error status, or did not answer at all."""
+    if status is not None:
+        return f"answers HTTP {status} ({error})"
+    return f"is not answering ({error})"
+
+
+def cluster_findings(health: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The multiconnect failure kinds in a /v1/health `health` object, each with a reason (pure):
+    `node_lost` per node that does not heart-beat (the emulator's `heartbeat` field), `no_spare` when no
+    live standby coreapp is left, `shard_unserved` per shard no live coreapp serves (from the `shard` and
+    `shards` fields). Nothing for a single instance or a deployment without coreapps listed."""
+    if not health or "gateway_status" in health:
+        return []
+    nodes = {key: info for key, info in sorted(health.items()) if isinstance(info, dict)}
+    findings: list[dict[str, Any]] = []
+    for key, info in nodes.items():
+        if info.get("heartbeat"):
+            role = info.get("role", "?")
+            what = "stopped" if info["heartbeat"] == "stopped" else "stopped heart-beating (lost)"
+            owned = f", owner of shard {info['shard']}" if isinstance(info.get("shard"), int) else ""
+            findings.append(
+                {"kind": "node_lost", "node": key, "reason": f"node {key} ({role}{owned}) {what}"}
+            )
+    cores = {key: info for key, info in nodes.items() if "coreapp" in str(info.get("role", ""))}
+    live = {key: info for key, info in cores.items() if not info.get("heartbeat")}
+    if cores and not any(_spare(info) for info in live.values()):
+        findings.append(
+            {
+                "kind": "no_spare",
+                "reason": f"no standby coreapp left ({len(live)} live of {len(cores)} listed): the next "
+                "coreapp failure leaves a shard unserved",
+            }
+        )
+    counts = [info["shards"] for info in cores.values() if isinstance(info.get("shards"), int)]
+    served = {info.get("shard") for info in live.values() if _serving(info)}
+    for shard in range(max(counts, default=0)):
+        if shard not in served:
+            owners = [key for key, info in cores.items() if info.get("shard") == shard]
+            why = f"its owner {owners[0]} is down" if owners else "it has no owner"
+            findings.append(
+                {
+                    "kind": "shard_unserved",
+                    "shard": shard,
+                    "reason": f"shard {shard} is not served ({why} and no standby took it): messages to "
+                    "its recipients fail with error 1018",
+                }
+            )
+    return findings
+
+
+def _spare(info: dict[str, Any]) -> bool:
+    if info.get("role") == "secondary_coreapp":
+        return True
+    # The documented shape has one role for every coreapp: a live one that does not serve waits.
+    return info.get("role") == "coreapp" and info.get("gateway_status") in ("disconnected", "unregistered")
+
+
+def _serving(info: dict[str, Any]) -> bool:
+    return isinstance(info.get("shard"), int) and info.get("gateway_status") not in (
+        "disconnected",
+        "connecting",
+    )
 
 
 def gateway_summary(health: dict[str, Any] | None) -> str:
@@ -80,7 +168,8 @@ def gateway_summary(health: dict[str, Any] | None) -> str:
     pairs = []
     for node, info in sorted(health.items()):
         if isinstance(info, dict):
-            pairs.append(f"{node} {info.get('role', '?')}={info.get('gateway_status', '?')}")
+            down = f" (heartbeat {info['heartbeat']})" if info.get("heartbeat") else ""
+            pairs.append(f"{node} {info.get('role', '?')}={info.get('gateway_status', '?')}{down}")
     return ", ".join(pairs) or "unknown"
 
 
@@ -103,7 +192,7 @@ def format_table(document: dict[str, Any]) -> str:
     if api["health"] is not None:
         lines.append(f"\nAPI {api['url']}: gateway {gateway_summary(api['health'])}")
     else:
-        lines.append(f"\nAPI {api['url']}: not answering ({api['error']})")
+        lines.append(f"\nAPI {api['url']}: {api_answer(api.get('status'), api['error'])}")
     release = document.get("release") or {}
     if release.get("id"):
         lines.append(
@@ -124,7 +213,7 @@ def running_release(deployment: Deployment) -> dict[str, Any] | None:
     if not pointer:
         return None
     release = store.read(str(pointer["release"]))
-    differs = diff(release.files, read_manifest(deployment.state.bundle))
+    differs = diff(release.files, deployment.bundle_manifest())
     return {
         "id": release.id,
         "since": pointer.get("since", ""),
@@ -172,6 +261,7 @@ def status(deployment: Deployment) -> dict[str, Any]:
     containers = deployment.engine.containers(deployment.project)
     health: dict[str, Any] | None = None
     api_error: str | None = None
+    api_status: int | None = None
     api_key = deployment.secrets.read("WA_API_KEY")
     if api_key is None or not deployment.state.ca_file.is_file():
         api_error = "not deployed from this state directory"
@@ -179,7 +269,7 @@ def status(deployment: Deployment) -> dict[str, Any]:
         try:
             health = deployment.api_with(api_key).health(timeout=5)
         except ApiError as exc:
-            api_error = str(exc)
+            api_error, api_status = str(exc), exc.status
     return status_document(
         deployment=deployment.project,
         expected=expected_services(deployment.settings),
@@ -189,6 +279,7 @@ def status(deployment: Deployment) -> dict[str, Any]:
         api_error=api_error,
         release=running_release(deployment),
         problems=[p for p in [exporter_problem(deployment, containers)] if p],
+        api_status=api_status,
     )
 
 

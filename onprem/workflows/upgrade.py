@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from onprem.bundle import write_bundle
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError, EngineError, GateError, StateError
 from onprem.releases import ReleaseStore
@@ -80,7 +79,7 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
 
     clients = deployment.client_services
     deployment.compose("stop", *clients)
-    write_bundle(deployment.state.bundle, prepared.files)
+    deployment.write_bundles(prepared.files)
     core = deployment.core_services[0]
     deployment.progress(f"upgrading the database: one-shot {core} of v{to_version} with {UPGRADE_ENV}")
     try:
@@ -120,7 +119,7 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
 def _restore_previous(deployment: Deployment, store: ReleaseStore, release_id: str) -> None:
     """Bring the release that ran back after a failed one-shot (its containers were only stopped)."""
     files = store.files(release_id)
-    write_bundle(deployment.state.bundle, files)
+    deployment.write_bundles(files)
     release = store.read(release_id)
     deployment.engine.compose(
         deployment.state.bundle, deployment.project, ["up", "--detach"], profiles=release.profiles

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from onprem import pki
+from onprem.config import Settings
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError
-from onprem.render import RELAY_CONTAINER_PORT
+from onprem.topology import relay_address
 from onprem.workflows.gate import restart
-
-RELAY_HOST = "relay"
 
 
 class WebhookApi(Protocol):
@@ -29,9 +28,10 @@ class WebhookApi(Protocol):
     def upload_webhook_ca(self, ca_pem: str) -> None: ...
 
 
-def relay_url(port: int, path_token: str) -> str:
-    """The callback URL of the relay's On-Prem ingress, as containers of the stack reach it."""
-    return f"https://{RELAY_HOST}:{port}/webhooks/onprem/{path_token}"
+def relay_url(settings: Settings, path_token: str) -> str:
+    """The callback URL of the relay's On-Prem ingress, as the client's Coreapps reach it."""
+    host, port = relay_address(settings)
+    return f"https://{host}:{port}/webhooks/onprem/{path_token}"
 
 
 def _same_certs(a: str | None, b: str) -> bool:
@@ -84,8 +84,8 @@ def set_for(deployment: Deployment) -> dict[str, str]:
         )
     outcome = set_webhooks(
         deployment.api(),
-        url=relay_url(RELAY_CONTAINER_PORT, token),
+        url=relay_url(deployment.settings, token),
         ca_pem=ca,
         restart_core=lambda: restart(deployment, deployment.core_services),
     )
-    return {**outcome, "url_template": relay_url(RELAY_CONTAINER_PORT, "<RELAY_PATH_TOKEN>")}
+    return {**outcome, "url_template": relay_url(deployment.settings, "<RELAY_PATH_TOKEN>")}

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from onprem.config import Settings, load_settings
-from onprem.render import core_nodes, expected_services, render
+from onprem.render import expected_services, render
+from onprem.topology import core_nodes
 
 GOLDEN = Path(__file__).parent / "golden"
 KIT = {"rules/alerts.yml": "groups: []\n", "grafana/dashboards/overview.json": "{}\n"}
@@ -22,6 +23,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "external-db": {
         "db": {"engine": "external", "external": {"kind": "postgres", "host": "pg.internal", "port": 5432}}
     },
+    "db-on-docker-host": {
+        "db": {"engine": "external", "external": {"host": "host-gateway"}},
+        "network": {"subnet": "172.30.50.0/24"},
+    },
     "multiconnect-2": {"client": {"mode": "multiconnect", "shards": 2}},
     "monitoring": {
         "monitoring": {"enabled": True, "grafana_image": "grafana/grafana-oss:11.2.0"},
@@ -31,6 +36,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "relay-replicas": {
         "relay": {"tls": {}, "replicas": 3, "store": {"backend": "redis"}},
         "monitoring": {"enabled": True},
+    },
+    "three-hosts": {
+        "client": {"mode": "multiconnect", "shards": 2},
+        "hosts": [
+            {
+                "name": "wa1",
+                "address": "ssh://deploy@10.0.0.1",
+                "advertise_address": "10.0.0.1",
+                "roles": ["web", "db", "masters", "relay", "exporter"],
+            },
+            {
+                "name": "wa2",
+                "address": "ssh://deploy@10.0.0.2",
+                "advertise_address": "10.0.0.2",
+                "roles": ["masters", "coreapps"],
+            },
+            {
+                "name": "wa3",
+                "address": "ssh://deploy@10.0.0.3",
+                "advertise_address": "10.0.0.3",
+                "roles": ["coreapps"],
+            },
+        ],
     },
     "real-images": {
         "client": {
@@ -65,24 +93,50 @@ def test_render_is_byte_identical_for_the_same_input(variant: str) -> None:
     )
 
 
+def compose_documents(variant: str) -> list[dict[str, Any]]:
+    """Every compose file of a variant (one per host)."""
+    files = render(settings_for(VARIANTS[variant]), kit=KIT)
+    return [yaml.safe_load(text) for path, text in sorted(files.items()) if path.endswith("compose.yaml")]
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_compose_file_satisfies_the_compose_spec(variant: str, reference: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((reference / "compose-spec.json").read_text())
-    document = yaml.safe_load(render(settings_for(VARIANTS[variant]), kit=KIT)["compose.yaml"])
-    jsonschema.Draft7Validator(schema).validate(document)
+    for document in compose_documents(variant):
+        jsonschema.Draft7Validator(schema).validate(document)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_service_has_a_healthcheck_and_the_one_network(variant: str) -> None:
-    document = yaml.safe_load(render(settings_for(VARIANTS[variant]), kit=KIT)["compose.yaml"])
-    assert list(document["networks"]) == ["waent"]
-    for name, service in document["services"].items():
-        assert service["healthcheck"]["test"], name
-        assert service["networks"] == ["waent"], name
-        assert "network_mode" not in service, name
-        for port in service.get("ports", []):
-            assert isinstance(port, str), name
+    for document in compose_documents(variant):
+        assert list(document["networks"]) == ["waent"]
+        for name, service in document["services"].items():
+            assert service["healthcheck"]["test"], name
+            assert service["networks"] == ["waent"], name
+            assert "network_mode" not in service, name
+            for port in service.get("ports", []):
+                assert isinstance(port, str), name
+
+
+def test_three_hosts_spread_the_nodes_and_reach_the_primary_at_its_address() -> None:
+    files = render(settings_for(VARIANTS["three-hosts"]), kit=KIT)
+    services = {
+        host: sorted(yaml.safe_load(files[f"{host}/compose.yaml"])["services"])
+        for host in ("wa1", "wa2", "wa3")
+    }
+    assert services == {
+        "wa1": ["db", "exporter", "master1", "prometheus", "relay", "waweb"],  # prometheus: a profile
+        "wa2": ["master2", "wacore1", "wacore3"],
+        "wa3": ["wacore2"],
+    }
+    wa2 = yaml.safe_load(files["wa2/compose.yaml"])["services"]
+    assert wa2["wacore3"]["environment"]["COREAPP_HOSTNAME"] == "10.0.0.2"
+    assert wa2["wacore3"]["environment"]["COREAPP_EXTERNAL_PORTS"] == "6258,6259,6260,6261"
+    assert wa2["wacore3"]["ports"][0] == "10.0.0.2:6258:6250"
+    assert "depends_on" not in wa2["wacore3"], "its master and database are on another host"
+    assert "WA_DB_HOSTNAME=10.0.0.1\n" in files["wa3/db.env"]
+    assert "relay.yaml" not in {p.split("/", 1)[1] for p in files if not p.startswith("wa1/")}
 
 
 def test_multiconnect_runs_two_masters_and_shards_plus_one_coreapps() -> None:

@@ -30,6 +30,12 @@ class IsolatedHost:
     key: Path
     known_hosts: Path
     docker_host: str
+    netns: str = ""
+    ip: str = ""
+    """The host's own address inside its namespace (what other hosts reach it at)."""
+    gateway: str = ""
+    """This machine's end of the host's link."""
+    dockerd_pid: int = 0
 
     def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The docker CLI against this host's engine."""
@@ -123,7 +129,14 @@ def isolated_host(workdir: Path) -> Iterator[IsolatedHost]:
         kind, key = (home / "host_key.pub").read_text().split()[:2]
         (home / "known_hosts").write_text(f"[{address}]:{SSH_PORT} {kind} {key}\n")
         yield IsolatedHost(
-            f"root@{address}:{SSH_PORT}", home / "client_key", home / "known_hosts", f"unix://{sock}"
+            f"root@{address}:{SSH_PORT}",
+            home / "client_key",
+            home / "known_hosts",
+            f"unix://{sock}",
+            netns=netns,
+            ip=address,
+            gateway=f"10.251.{n}.1",
+            dockerd_pid=procs[0].pid,
         )
     finally:
         for proc in reversed(procs):

@@ -50,7 +50,7 @@ def test_missing_explicit_config_file_exits_2(tmp_path: Path, capsys: pytest.Cap
     assert "config file not found" in err
 
 
-def test_several_hosts_are_refused_before_anything_runs(
+def test_several_hosts_without_roles_are_refused_naming_each_missing_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -59,7 +59,11 @@ def test_several_hosts_are_refused_before_anything_runs(
     )
     code, _, err = run(["render"], capsys)
     assert code == 2
-    assert f"{tmp_path / 'onprem.yaml'}:4: hosts: 2 hosts given" in err
+    config = tmp_path / "onprem.yaml"
+    assert f"{config}:2: hosts.0.roles: list what runs on a:" in err
+    assert f"{config}:4: hosts.1.advertise_address: the IP address the other hosts reach this one at" in err
+    assert "several hosts need client.mode: multiconnect" in err
+    assert "exactly one host has the role web (found 0)" in err
     assert not (tmp_path / ".onprem").exists()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from onprem import pki
+from onprem.config import Settings
 from onprem.errors import ApiError, ConfigError
 from onprem.workflows.account import UserRegistry, create_user, delete_user, list_users, send_text, two_step
 from onprem.workflows.webhooks import relay_url, set_webhooks
@@ -48,7 +49,7 @@ def test_admin_cannot_be_deleted_and_short_names_are_refused(tmp_path: Path) -> 
 def test_webhooks_set_uploads_the_ca_and_url_once_and_restarts_core_only_for_a_new_ca() -> None:
     root, _ = pki.issue_ca("t", datetime.now(UTC))
     api, restarts = FakeClient(), []
-    url = relay_url(8443, "tok" * 6)
+    url = relay_url(Settings(), "tok" * 6)
 
     first = set_webhooks(api, url=url, ca_pem=root.cert_pem, restart_core=lambda: restarts.append(1))
     second = set_webhooks(api, url=url, ca_pem=root.cert_pem, restart_core=lambda: restarts.append(1))

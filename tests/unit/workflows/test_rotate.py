@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from onprem.bundle import write_bundle
+from onprem.config import Settings
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError, GateError, OnpremError
 from onprem.render import render
@@ -231,12 +232,12 @@ def test_relay_path_token_moves_the_webhooks_url_only_when_it_pointed_at_the_rel
         tmp_path, "relay:\n  tls: {}\nsecrets:\n  extra:\n    RELAY_TLS_CERT: {}\n    RELAY_TLS_KEY: {}\n"
     )
     old = deployment.secrets.read("RELAY_PATH_TOKEN") or ""
-    api.settings["webhooks"]["url"] = relay_url(8443, old)
+    api.settings["webhooks"]["url"] = relay_url(Settings(), old)
 
     rotate(deployment, "relay_path_token")
 
     new = deployment.secrets.read("RELAY_PATH_TOKEN") or ""
-    assert api.settings["webhooks"]["url"] == relay_url(8443, new) != relay_url(8443, old)
+    assert api.settings["webhooks"]["url"] == relay_url(Settings(), new) != relay_url(Settings(), old)
     assert engine.mounted["relay"]["RELAY_PATH_TOKEN"] == new
 
     api.settings["webhooks"]["url"] = "https://elsewhere.example/hook"
