@@ -111,6 +111,7 @@ def open_sqlite(path: Path) -> Connection:
 
 def _mysql(env: DbEnv, *, database: str | None) -> Connection:
     import pymysql
+    from pymysql.constants import CLIENT
 
     conn: Connection = pymysql.connect(
         host=env.hostname,
@@ -121,6 +122,9 @@ def _mysql(env: DbEnv, *, database: str | None) -> Connection:
         autocommit=True,
         charset="utf8mb4",
         connect_timeout=CONNECT_TIMEOUT,
+        # rowcount = rows matched, as on SQLite and PostgreSQL: the store's conditional updates read it
+        # as "the WHERE held", also when the new values equal the old ones.
+        client_flag=CLIENT.FOUND_ROWS,
     )
     return conn
 

@@ -1,7 +1,8 @@
 """The core role's work: move sent messages through their statuses and deliver the callbacks.
 
 Each `step`:
-1. Outbound messages that are due move one status on (`accepted -> sent -> delivered -> read`, one
+1. Outbound messages that are due move one status on (a multiconnect coreapp moves only its own, and
+   only while it serves its shard; a master moves none) (`accepted -> sent -> delivered -> read`, one
    `status_delay` apart; a message refused for the 24-hour window goes `failed` with error 470). A
    status callback is queued when `webhooks.message.<status>` (or `sent_status` for sent) asks for it.
 2. Due callbacks are claimed (at most `webhooks.max_concurrent_requests` at a time) and POSTed as JSON
@@ -21,6 +22,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +33,7 @@ from onprem.emulator.api.settings import effective
 from onprem.emulator.context import Clock
 from onprem.emulator.msgstore import WINDOW_SECONDS, Callback, Message, MessagingStore
 from onprem.emulator.rules import NEXT_STATUS, TERMINAL, notify, status_payload
-from onprem.emulator.store import ClientStateError, Store
+from onprem.emulator.store import ClientStateError, DatabaseUnreachable, Store
 
 log = logging.getLogger("onprem.emulator.core")
 
@@ -45,6 +47,19 @@ POST_TIMEOUT = 10.0
 CLAIM_SECONDS = 2 * POST_TIMEOUT + 5.0
 EXPIRE_AFTER = WINDOW_SECONDS  # "retries up to a certain timeout (typically 24 hours)"
 USER_AGENT = "onprem-emulator-coreapp"
+
+
+@dataclass(frozen=True)
+class Sending:
+    """Which outbound messages a core node moves: those of `node` (None: every node's, as the single
+    instance does), and only while `active(now)` (a multiconnect coreapp serving its shard)."""
+
+    node: str | None = None
+    active: Callable[[float], bool] = lambda _now: True
+
+
+EVERY_MESSAGE = Sending()
+NO_MESSAGE = Sending(active=lambda _now: False)  # a master: it sends nothing
 
 
 def backoff_seconds(attempts: int, settings: dict[str, Any]) -> float:
@@ -92,6 +107,7 @@ class Dispatcher:
         post: Poster | None = None,
         clock: Clock = time.time,
         status_delay: float = STATUS_DELAY,
+        sending: Sending = EVERY_MESSAGE,
     ) -> None:
         self._store = store
         self._messaging = MessagingStore(store)
@@ -100,6 +116,7 @@ class Dispatcher:
         self._post: Poster = post if post is not None else own
         self._clock = clock
         self._status_delay = status_delay
+        self._sending = sending
         self._tls: tuple[str | None, ssl.SSLContext] | None = None
 
     def _context(self, ca_pem: str | None) -> ssl.SSLContext:
@@ -117,7 +134,13 @@ class Dispatcher:
 
     async def advance(self, settings: dict[str, Any]) -> None:
         now = self._clock()
-        for message in await asyncio.to_thread(self._messaging.due_messages, now):
+        if not self._sending.active(now):
+            return
+        due = await asyncio.to_thread(self._messaging.due_messages, now, node=self._sending.node)
+        for message in due:
+            # A step is short; a node frozen in the middle of one must not go on sending once it wakes.
+            if not self._sending.active(self._clock()):
+                return
             await asyncio.to_thread(self._advance_one, message, settings, now)
 
     def _advance_one(self, message: Message, settings: dict[str, Any], now: float) -> None:
@@ -175,6 +198,8 @@ class Dispatcher:
                 busy = 0
                 try:
                     busy = await self.step()
+                except DatabaseUnreachable:
+                    pass  # the store logs an outage when it starts and when it ends
                 except ClientStateError as exc:
                     log.warning("core work paused: %s", exc)
                 if not busy:

@@ -1,29 +1,45 @@
-"""`gateway_status` of every node, computed from heartbeats and the registration state (pure).
+"""`gateway_status` of every node, and where a message goes (pure).
 
-A core node is up while its heartbeat is at most `STALE_AFTER` seconds old and it has not stopped on
-purpose. Roles are derived at read time, deterministically by node name, rather than elected and
-stored: every web process computes the same answer from the same rows, with no split brain.
+Single instance: `connected` (or `unregistered`) while a core node heart-beats, else `disconnected`.
+Multiconnect, keyed `<hostname>:<container-id>` as documented, with the roles `primary_master` (the
+holder of a valid master lease), `secondary_master`, `primary_coreapp` (named in the shard map) and
+`secondary_coreapp` (a standby). Connected: the primary master and every coreapp serving its shard; a
+primary coreapp promoted but not serving yet is `connecting`; every other node is `disconnected`
+(every heart-beating node `unregistered` while the number is). What the documented shape lacks to tell
+a failure from a standby comes as extra fields: `heartbeat` ("lost": silent for more than STALE_AFTER
+seconds; "stopped": stopped on purpose) on a node that does not heart-beat, listed until FORGET_AFTER;
+`shard` and `shards` (the shard it owns, of how many) on a primary coreapp.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from onprem.emulator.ha import FENCE, Lease, ShardRow, shard_of
 from onprem.emulator.store import Node
 
-STALE_AFTER = 3.0  # seconds without a heartbeat before a node counts as down
-FORGET_AFTER = 600.0  # seconds after which a down node is no longer listed (multiconnect)
+STALE_AFTER = FENCE  # seconds without a heartbeat before a node counts as lost
+FORGET_AFTER = 600.0  # seconds after which a silent node is no longer listed (multiconnect)
 
 CONNECTED = "connected"
+CONNECTING = "connecting"
 DISCONNECTED = "disconnected"
 UNREGISTERED = "unregistered"
+LOST = "lost"
+STOPPED = "stopped"
+
+
+def heartbeat_state(node: Node, now: float) -> str | None:
+    """`stopped` (on purpose), `lost` (silent for more than STALE_AFTER) or None while it heart-beats."""
+    if node.stopped:
+        return STOPPED
+    return LOST if now - node.last_seen > STALE_AFTER else None
 
 
 def is_up(node: Node, now: float) -> bool:
-    """Whether `node` is alive at `now`."""
-    return not node.stopped and now - node.last_seen <= STALE_AFTER
+    """Whether `node` heart-beats at `now`."""
+    return heartbeat_state(node, now) is None
 
 
 def single_health(nodes: Iterable[Node], *, registered: bool, now: float) -> dict[str, str]:
@@ -37,52 +53,62 @@ def _by_name(node: Node) -> tuple[str, str]:
     return node.hostname, node.node_id
 
 
-def multiconnect_health(
-    nodes: Iterable[Node], *, registered: bool, shards: int, now: float
-) -> dict[str, dict[str, Any]]:
-    """The multiconnect `health` object keyed `<hostname>:<container-id>`.
+def _status(*, up: bool, registered: bool, serving: bool, owner: bool) -> str:
+    if not up:
+        return DISCONNECTED
+    if not registered:
+        return UNREGISTERED
+    if serving:
+        return CONNECTED
+    return CONNECTING if owner else DISCONNECTED
 
-    The first live master by name is `primary_master`, other masters `secondary_master`. When the
-    number is registered, the primary master and the first `shards` live coreapps are connected and the
-    rest (spares, secondaries) disconnected; when it is not, every live node reports `unregistered`.
-    Down nodes report `disconnected` until forgotten.
-    """
+
+def multiconnect_health(
+    nodes: Iterable[Node],
+    rows: Sequence[ShardRow],
+    lease: Lease | None,
+    *,
+    registered: bool,
+    shards: int,
+    now: float,
+) -> dict[str, dict[str, Any]]:
+    """The multiconnect `health` object (see the module docstring)."""
     listed = sorted((n for n in nodes if now - n.last_seen <= FORGET_AFTER), key=_by_name)
-    live_masters = [n for n in listed if n.kind == "master" and is_up(n, now)]
-    primary = live_masters[0].node_id if live_masters else None
-    live_cores = [n for n in listed if n.kind != "master" and is_up(n, now)]
-    # Without a primary master no shard can be served.
-    serving = {n.node_id for n in live_cores[:shards]} if primary is not None else set()
+    primary = lease.holder if lease is not None and lease.valid(now) else None
+    owned = {row.node_id: row for row in rows}
     result: dict[str, dict[str, Any]] = {}
     for node in listed:
+        row = None if node.kind == "master" else owned.get(node.node_id)
         if node.kind == "master":
             role = "primary_master" if node.node_id == primary else "secondary_master"
+            serving = node.node_id == primary
         else:
-            role = "coreapp"
-        if not is_up(node, now):
-            status = DISCONNECTED
-        elif not registered:
-            status = UNREGISTERED
-        elif node.node_id == primary or node.node_id in serving:
-            status = CONNECTED
-        else:
-            status = DISCONNECTED
-        result[node.node_id] = {"gateway_status": status, "role": role}
+            role = "primary_coreapp" if row is not None else "secondary_coreapp"
+            serving = row is not None and row.serving(now)
+        state = heartbeat_state(node, now)
+        entry: dict[str, Any] = {
+            "gateway_status": _status(
+                up=state is None, registered=registered, serving=serving, owner=row is not None
+            ),
+            "role": role,
+        }
+        if row is not None:
+            entry["shard"], entry["shards"] = row.shard_id, shards
+        if state is not None:
+            entry["heartbeat"] = state
+        result[node.node_id] = entry
     return result
 
 
-def serving_node(
-    nodes: Iterable[Node], recipient: str, *, multiconnect: bool, shards: int, now: float
-) -> str | None:
-    """The node id that handles messages to `recipient`, or None when no core node is up.
-
-    Single instance: the live coreapp. Multiconnect: shard `crc32(recipient) % shards` among the
-    serving coreapps (as `multiconnect_health` picks them).
-    """
+def live_core(nodes: Iterable[Node], now: float) -> str | None:
+    """Single instance: the heart-beating core node that handles every message (None: none is up)."""
     live = sorted((n for n in nodes if n.kind != "master" and is_up(n, now)), key=_by_name)
-    if not live:
-        return None
-    if not multiconnect:
-        return live[0].node_id
-    serving = live[: max(shards, 1)]
-    return serving[zlib.crc32(recipient.encode("ascii")) % len(serving)].node_id
+    return live[0].node_id if live else None
+
+
+def route(rows: Sequence[ShardRow], recipient: str, *, shards: int, now: float) -> tuple[int, str | None]:
+    """Multiconnect: the recipient's shard and the coreapp serving it now (None: it has no owner, or
+    its owner is silent, or the promoted one has not started yet)."""
+    shard = shard_of(recipient, shards)
+    row = next((r for r in rows if r.shard_id == shard), None)
+    return shard, (row.node_id if row is not None and row.serving(now) else None)

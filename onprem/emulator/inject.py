@@ -8,7 +8,8 @@ callback. Used by `POST /_emulator/inbound` (ONPREM_EMULATOR_TEST_HOOKS=1) and
 
 from __future__ import annotations
 
-from onprem.emulator.health import serving_node
+from onprem.emulator.hastore import HaStore
+from onprem.emulator.health import live_core, route
 from onprem.emulator.msgstore import MessagingStore
 from onprem.emulator.rules import inbound_payload, new_message_id, wa_id_of
 from onprem.emulator.store import Store
@@ -33,8 +34,11 @@ def inject_inbound(
         raise InjectError("text must not be empty")
     if not store.registration().registered:
         raise InjectError("no number is registered: nobody can write to it")
-    node = serving_node(store.nodes(), wa_id, multiconnect=multiconnect, shards=store.shards(), now=now) or ""
+    if multiconnect:  # the coreapp serving the sender's shard receives it
+        _, node = route(HaStore(store).shard_rows(), wa_id, shards=store.shards(), now=now)
+    else:
+        node = live_core(store.nodes(), now)
     message_id = new_message_id()
     payload = inbound_payload(message_id, wa_id, name or wa_id, text, now)
-    MessagingStore(store).add_inbound(message_id, wa_id, node, payload, now=now)
+    MessagingStore(store).add_inbound(message_id, wa_id, node or "", payload, now=now)
     return message_id

@@ -152,17 +152,19 @@ class MessagingStore:
 
         return self._store.execute(work)
 
-    def due_messages(self, now: float, limit: int = 200) -> list[Message]:
-        """Outbound messages whose next status is due."""
+    def due_messages(self, now: float, limit: int = 200, *, node: str | None = None) -> list[Message]:
+        """Outbound messages whose next status is due (with `node`: only those that node sends)."""
+        mine = "" if node is None else " AND node = ?"
+        params: tuple[object, ...] = (now, limit) if node is None else (now, node, limit)
 
         def work(cur: Cursor) -> list[Message]:
             cur.execute(
                 self._q(
-                    "SELECT id, direction, peer, node, status, created_at, next_at FROM messages"
+                    "SELECT id, direction, peer, node, status, created_at, next_at FROM messages"  # noqa: S608
                     " WHERE direction = 'out' AND status IN ('accepted', 'rejected', 'sent', 'delivered')"
-                    " AND next_at <= ? ORDER BY next_at LIMIT ?"
+                    f" AND next_at <= ?{mine} ORDER BY next_at LIMIT ?"
                 ),
-                (now, limit),
+                params,
             )
             return [
                 Message(str(i), str(d), str(p), str(n), str(s), float(c), float(x))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import tempfile
 import time
@@ -192,8 +193,12 @@ async def serve_web(env: EmulatorEnv, store: Store, placement: Placement, *, hos
 
 
 def core_identity(env: EmulatorEnv) -> NodeIdentity:
-    """This node's name in health: COREAPP_HOSTNAME (else the hostname) and the container id."""
-    hostname = env.coreapp_hostname or env.hostname
+    """This node's name in health: the container's hostname and id. The hostname (the service's name)
+    is what stays when the container is recreated; COREAPP_HOSTNAME, the address other hosts reach the
+    node at, may be shared by several nodes of one host, so it is used only when the container has
+    Docker's default hostname (its own id)."""
+    default_hostname = re.fullmatch(r"[0-9a-f]{12}", env.hostname) is not None
+    hostname = (env.coreapp_hostname or env.hostname) if default_hostname else env.hostname
     cid = env.container_id or container_id(fallback=env.hostname)
     kind = "master" if env.master_node else "coreapp"
     return NodeIdentity(hostname=hostname, container_id=cid, kind=kind, version=env.version)
@@ -201,7 +206,7 @@ def core_identity(env: EmulatorEnv) -> NodeIdentity:
 
 async def serve_core(env: EmulatorEnv, store: Store, *, host: str, ports: Sequence[int]) -> None:
     """Heartbeat and listen on the core ports until SIGTERM/SIGINT. Raises ConfigError if it cannot listen."""
-    node = CoreNode(store, core_identity(env))
+    node = CoreNode(store, core_identity(env), multiconnect=env.multiconnect)
     stop = _stop_on_signals()
     try:
         try:
@@ -211,7 +216,11 @@ async def serve_core(env: EmulatorEnv, store: Store, *, host: str, ports: Sequen
                 f"core: cannot listen on {host} ports {list(ports)}: {exc.strerror or exc}"
             ) from None
         log.info("core listening on %s ports %s", host, ",".join(map(str, bound)))
-        dispatcher = Dispatcher(store, status_delay=env.status_delay)
-        await asyncio.gather(node.run(stop), dispatcher.run(stop))
+        dispatcher = Dispatcher(store, status_delay=env.status_delay, sending=node.sending())
+        try:
+            await asyncio.gather(node.run(stop), dispatcher.run(stop))
+        finally:
+            # Both loops have ended: nothing is being sent, so the shard or the lease can go.
+            await node.close()
     finally:
         store.close()

@@ -59,6 +59,12 @@ BASE_TABLES = (
     " sha256 CHAR(64) NOT NULL, size BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counters (k CHAR(40) PRIMARY KEY, node VARCHAR(191) NOT NULL,"
     " name VARCHAR(64) NOT NULL, labels VARCHAR(255) NOT NULL, value DOUBLE PRECISION NOT NULL)",
+    # Multiconnect (see hastore.py): the master lease and the shard map. Every client line has them.
+    "CREATE TABLE IF NOT EXISTS master_lease (name VARCHAR(32) PRIMARY KEY, holder VARCHAR(191) NOT NULL,"
+    " epoch INTEGER NOT NULL, acquired_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS shard_map (shard_id INTEGER PRIMARY KEY,"
+    " node_id VARCHAR(191) NOT NULL UNIQUE, epoch INTEGER NOT NULL, assigned_at DOUBLE PRECISION NOT NULL,"
+    " renewed_at DOUBLE PRECISION NOT NULL, previous_renewed_at DOUBLE PRECISION NOT NULL)",
 )
 
 Change = Callable[[Dialect, Cursor], None]

@@ -3,7 +3,8 @@
 The JSON shape is the client's: `{<name>: {"type": "gauge|counter", "help": str, "data": [{"labels":
 {...}, "value": n}]}}`. App stats come from the counters core and web keep per node in the database
 plus queue gauges counted at read time; a single instance reports them summed, multiconnect keyed by
-node (`<hostname>:<container-id>`). Web metrics are this web process's own, kept in memory.
+node (`<hostname>:<container-id>`), each node's set with its role and gateway status as in /v1/health
+(`gateway_status{role,status}` 1, masters included). Web metrics are this web process's own, kept in memory.
 Everything here is pure except `WebMetrics` and `DbRequestStats`, which only accumulate numbers.
 """
 
@@ -34,6 +35,7 @@ HELP: dict[str, str] = {
     "in_message_from_server": "Inbound messages received from the server.",
     "in_message_decoded": "Inbound messages decoded.",
     "in_message_persisted": "Inbound messages stored.",
+    "gateway_status": "This node's gateway status and role, as /v1/health reports them (1).",
 }
 GAUGES = ("callback_queue_size", "pending_callbacks", "pending_messages", "in_messages_pending_processing")
 # Label-less counters reported (as 0) before anything happened, so their series exist from the start.
@@ -76,8 +78,10 @@ def app_stats(
     *,
     nodes: Iterable[str] = (),
     multiconnect: bool = False,
+    states: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The `app` object: one metric set (summed over nodes), or one per node in multiconnect."""
+    """The `app` object: one metric set (summed over nodes), or one per node in multiconnect, where
+    `states` (the multiconnect /v1/health object) adds each node's role and gateway status."""
     per_node: dict[str, dict[tuple[str, str], float]] = {node: {} for node in nodes}
     for node, name, labels, value in counters:
         key = (name, json.dumps(labels, sort_keys=True))
@@ -90,11 +94,17 @@ def app_stats(
         return _node_metrics(per_node.get("", {}), (total[0], total[1], total[2]))
     for node in gauges:
         per_node.setdefault(node, {})
-    return {
+    result: dict[str, Any] = {
         node: _node_metrics(values, gauges.get(node, (0, 0, 0)))
         for node, values in sorted(per_node.items())
         if node  # callbacks of messages accepted while no node was up belong to none
     }
+    for node, state in sorted((states or {}).items()):
+        labels = {"role": str(state.get("role", "")), "status": str(state.get("gateway_status", ""))}
+        result.setdefault(node, {})["gateway_status"] = entry(
+            "gauge", HELP["gateway_status"], [(labels, 1.0)]
+        )
+    return result
 
 
 def db_stats(message_counts: dict[tuple[str, str], int], contacts: int) -> dict[str, Entry]:

@@ -8,7 +8,8 @@ messaging tables `msgstore.py` works on (`messages`, `windows`, `callbacks`, `co
 decides the columns it reads and writes.
 Times are epoch seconds passed in by the caller, so tests drive them with a fake clock. One
 connection, guarded by a lock, is reopened once when the server has dropped it (a database restart);
-other driver errors propagate as ClientStateError.
+a server that stays unreachable is DatabaseUnreachable (logged once per outage by `availability`),
+other driver errors ClientStateError.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from onprem.emulator.dbconnect import Connection, Cursor, Dialect
+from onprem.emulator.outage import Availability
 from onprem.emulator.stats import DbRequestStats
 from onprem.emulator.versions import NEWEST_SCHEMA, NODE_VERSIONS_SINCE
 from onprem.errors import StateError
@@ -34,6 +36,10 @@ DEFAULT_ADMIN = "admin"
 
 class ClientStateError(StateError):
     """The database failed an operation (unreachable, or an unexpected driver error). Exit code 6."""
+
+
+class DatabaseUnreachable(ClientStateError):
+    """The database could not be reached (down, restarting, or the network to it cut). Exit code 6."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class Store:
 
     `schema` is the schema version the store's tables are at (its client's; `schema.py` checks that
     the database agrees). `db_requests` counts every operation (one `execute`) as succeeded or failed,
-    with its duration.
+    with its duration; `availability` follows outages (and logs their start and end, once each).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class Store:
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self.db_requests = DbRequestStats()
+        self.availability = Availability()
 
     @property
     def engine(self) -> str:
@@ -114,10 +121,13 @@ class Store:
         started = time.perf_counter()
         try:
             result = self._attempt(work)
-        except ClientStateError:
+        except ClientStateError as exc:
             self.db_requests.record(ok=False, duration_us=(time.perf_counter() - started) * 1e6)
+            if isinstance(exc, DatabaseUnreachable):
+                self.availability.failed(str(exc))
             raise
         self.db_requests.record(ok=True, duration_us=(time.perf_counter() - started) * 1e6)
+        self.availability.succeeded()
         return result
 
     def _attempt(self, work: Callable[[Cursor], T]) -> T:
@@ -134,8 +144,8 @@ class Store:
                 except self._dialect.lost_connection as exc:
                     self._conn = None
                     if attempt == 2:
-                        lost = f"database connection lost: {exc.__class__.__name__}"
-                        raise ClientStateError(lost) from None
+                        lost = f"database connection lost: {exc.__class__.__name__}: {exc}".strip()
+                        raise DatabaseUnreachable(lost) from None
                 except ClientStateError:
                     raise
                 except Exception as exc:
@@ -325,6 +335,21 @@ class Store:
                 self._q("UPDATE nodes SET stopped = 1, last_seen = ? WHERE node_id = ?"), (now, node_id)
             )
         )
+
+    def forget_replaced(self, node_id: str, hostname: str, *, silent_since: float) -> list[str]:
+        """Delete the rows of other containers of `hostname` (the same service, recreated) that stopped
+        or have not heart-beaten since `silent_since`; returns their node ids."""
+
+        def work(cur: Cursor) -> list[str]:
+            condition = " WHERE hostname = ? AND node_id <> ? AND (stopped = 1 OR last_seen < ?)"
+            params = (hostname, node_id, silent_since)
+            cur.execute(self._q("SELECT node_id FROM nodes" + condition), params)  # noqa: S608
+            gone = [str(row[0]) for row in cur.fetchall()]
+            if gone:
+                cur.execute(self._q("DELETE FROM nodes" + condition), params)  # noqa: S608
+            return gone
+
+        return self._run(work)
 
     def nodes(self) -> list[Node]:
         columns = "node_id, hostname, kind, started_at, last_seen, stopped"

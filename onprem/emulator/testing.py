@@ -2,7 +2,8 @@
 
 `FakeClock` drives token expiry, heartbeat ages and callback backoff; `sqlite_store` opens a ready
 store on a file; `core_heartbeat` and `register` set state directly (a running core process, a
-registered number) where a test does not want to go through the API; `make_pki` issues a root ->
+registered number) where a test does not want to go through the API; `assign_shard` and `hold_lease`
+put a shard-map row or the master lease in place as a primary master would; `make_pki` issues a root ->
 intermediate -> leaf chain for certificate uploads and HTTPS webhook sinks. Verified-name
 certificates for `POST /v1/account` come from `onprem.emulator.vname.encode_cert`.
 """
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey as EcKey
 
 from onprem.emulator.dbconnect import Dialect, open_sqlite
+from onprem.emulator.ha import LEASE_NAME
 from onprem.emulator.passwords import hash_password
 from onprem.emulator.schema import prepare
 from onprem.emulator.store import Registration, Store
@@ -65,6 +67,21 @@ def core_heartbeat(store: Store, hostname: str, *, now: float, kind: str = "core
     node_id = f"{hostname}:{cid or '0123456789ab'}"
     store.heartbeat(node_id, hostname, kind, started_at=now, now=now)
     return node_id
+
+
+def assign_shard(store: Store, shard_id: int, node_id: str, *, now: float, confirmed: bool = True) -> None:
+    """Give `shard_id` to `node_id` in the shard map, confirmed by its owner at `now` (or not yet)."""
+    columns = ("shard_id", "node_id", "epoch", "assigned_at", "renewed_at", "previous_renewed_at")
+    values = (shard_id, node_id, 1, now, now if confirmed else 0.0, 0.0)
+    sql = store.dialect.upsert("shard_map", columns, "shard_id")
+    store.execute(lambda cur: cur.execute(sql, values))
+
+
+def hold_lease(store: Store, node_id: str, *, now: float, ttl: float = 30.0) -> None:
+    """Make `node_id` the holder of the master lease (the primary master) until `now + ttl`."""
+    columns = ("name", "holder", "epoch", "acquired_at", "expires_at")
+    sql = store.dialect.upsert("master_lease", columns, "name")
+    store.execute(lambda cur: cur.execute(sql, (LEASE_NAME, node_id, 1, now, now + ttl)))
 
 
 def register(

@@ -25,7 +25,7 @@ from onprem.emulator.envelope import (
     ApiFailure,
     error_body,
 )
-from onprem.emulator.store import ClientStateError, Store
+from onprem.emulator.store import ClientStateError, DatabaseUnreachable, Store
 
 log = logging.getLogger("onprem.emulator.web")
 
@@ -65,7 +65,9 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             raise
         return _failure_response(request, _from_http_exception(request, exc))
     except ClientStateError as exc:
-        log.error("%s %s: %s", request.method, request.path, exc)
+        # An outage is logged by the store when it starts and when it ends, not once per request.
+        level = logging.DEBUG if isinstance(exc, DatabaseUnreachable) else logging.ERROR
+        log.log(level, "%s %s: %s", request.method, request.path, exc)
         return _failure_response(request, ApiFailure(503, DATABASE_ERROR, "The database is unavailable."))
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

@@ -1,7 +1,8 @@
 """Shipped test doubles of the upstream web API, for the exporter's tests and benchmarks.
 
 - `documents(nodes)`: the JSON answers of a healthy single instance (`nodes=1`) or multiconnect deployment
-  (`nodes` coreapps incl. two masters), shaped as in ONPREM_API.md sections 2.9-2.10 (pure).
+  (`nodes` core nodes: two masters, coreapps serving `fake_shards` shards, the rest standbys), shaped as
+  in ONPREM_API.md sections 2.9-2.10 with the emulator's HA fields (pure).
 - `FakeTransport`: an in-memory `Transport` serving those answers, with per-path overrides, an API key and
   a login, and a record of every request (no sockets).
 - `fake_upstream_app`: the same answers over a real aiohttp server, with `mode` = ok | slow | garbage, for
@@ -59,13 +60,33 @@ def _entry(kind: str, points: list[tuple[dict[str, str], float]], help_: str = "
     }
 
 
+SHARD_COUNTS = (1, 2, 4, 8, 16, 32)
+
+
+def fake_shards(coreapps: int) -> int:
+    """The shard count of a fake deployment: the largest allowed one that leaves a standby if it can."""
+    return max(count for count in SHARD_COUNTS if count <= max(coreapps - 1, 1))
+
+
 def node_names(nodes: int) -> list[tuple[str, str]]:
-    """(node key, role) of a deployment: one node for single instance, else 2 masters + coreapps."""
+    """(node key, role) of a deployment: one node for single instance, else 2 masters + coreapps, the
+    first `fake_shards` of them primary coreapps and the rest standbys."""
     if nodes <= 1:
         return [("single", "single")]
     names = [("master1:0a1b2c3d4e5f", "primary_master"), ("master2:1a1b2c3d4e5f", "secondary_master")]
-    names += [(f"wacore{i}:{i:012x}", "coreapp") for i in range(1, nodes - 1)]
+    shards = fake_shards(nodes - 2)
+    names += [
+        (f"wacore{i}:{i:012x}", "primary_coreapp" if i <= shards else "secondary_coreapp")
+        for i in range(1, nodes - 1)
+    ]
     return names
+
+
+def _node_health(index: int, role: str, status: str, shards: int) -> dict[str, Any]:
+    if role == "primary_coreapp":
+        return {"gateway_status": status, "role": role, "shard": index - 2, "shards": shards}
+    connected = role == "primary_master"
+    return {"gateway_status": status if connected else "disconnected", "role": role}
 
 
 def app_metrics(scale: int = 1) -> dict[str, Any]:
@@ -122,10 +143,8 @@ def documents(nodes: int = 1, *, status: str = "connected", scale: int = 1) -> d
         health: dict[str, Any] = {"gateway_status": status}
         app: dict[str, Any] = app_metrics(scale)
     else:
-        health = {
-            key: {"gateway_status": status if role != "secondary_master" else "disconnected", "role": role}
-            for key, role in names
-        }
+        shards = fake_shards(nodes - 2)
+        health = {key: _node_health(i, role, status, shards) for i, (key, role) in enumerate(names)}
         app = {key: app_metrics(scale) for key, role in names if role != "secondary_master"}
     db = {
         "db_messages": _entry("gauge", [({"type": "sent"}, 50), ({"type": "received"}, 40)]),

@@ -91,25 +91,50 @@ class FamilyBuilder:
             family = self._families[name] = (kind, help_ or name.replace("_", " "), {})
         return family[2] if family[0] == kind else None
 
-    def gauge(self, name: str, help_: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Set one gauge sample (the last value for a series wins)."""
+    def gauge(
+        self,
+        name: str,
+        help_: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        accumulate: bool = False,
+    ) -> None:
+        """Set one gauge sample (the last value for a series wins; with `accumulate`, values add up)."""
         samples = self._samples(name, "gauge", help_)
         if samples is not None:
-            samples[(name, tuple(sorted(labels.items())) if labels else ())] = value
+            _put(samples, (name, tuple(sorted(labels.items())) if labels else ()), value, accumulate)
 
-    def counter(self, name: str, help_: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+    def counter(
+        self,
+        name: str,
+        help_: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        accumulate: bool = False,
+    ) -> None:
         """Set one counter sample; `name` is the family name without `_total`."""
         samples = self._samples(name, "counter", help_)
         if samples is not None:
-            samples[(name + "_total", tuple(sorted(labels.items())) if labels else ())] = value
+            _put(
+                samples, (name + "_total", tuple(sorted(labels.items())) if labels else ()), value, accumulate
+            )
 
     def summary_part(
-        self, name: str, help_: str, part: Literal["count", "sum"], value: float, labels: Mapping[str, str]
+        self,
+        name: str,
+        help_: str,
+        part: Literal["count", "sum"],
+        value: float,
+        labels: Mapping[str, str],
+        *,
+        accumulate: bool = False,
     ) -> None:
         """Set the `_count` or `_sum` of one summary series (the other part may come later)."""
         samples = self._samples(name, "summary", help_)
         if samples is not None:
-            samples[(f"{name}_{part}", tuple(sorted(labels.items())))] = value
+            _put(samples, (f"{name}_{part}", tuple(sorted(labels.items()))), value, accumulate)
 
     def names(self) -> list[str]:
         """Family names added so far."""
@@ -121,6 +146,12 @@ class FamilyBuilder:
             Family(name, kind, help_, dict(samples))
             for name, (kind, help_, samples) in self._families.items()
         ]
+
+
+def _put(
+    samples: dict[tuple[str, LabelSet], float], key: tuple[str, LabelSet], value: float, accumulate: bool
+) -> None:
+    samples[key] = samples.get(key, 0.0) + value if accumulate else value
 
 
 def _value(value: float) -> str:

@@ -6,7 +6,9 @@ level of the document). Every entry becomes a family named by Prometheus rules:
 - a curated name for the metrics the alerts and dashboards use (`RENAMES`), else `whatsapp_<source>_<name>`;
 - counters end in `_total`; `*_duration_ms|us_count|sum` pairs become one `*_duration_seconds` summary with
   the sum converted to seconds (base units);
-- per-node documents add a `node` label unless the entry already carries one.
+- per-node documents add a `node` label unless the entry already carries one: the host part of the key
+  (`<hostname>:<container-id>`), so a recreated container continues the same series; what several
+  containers of one host report (the old one's counters are still listed) is added up.
 Entries that are not shaped like metrics are skipped; a document with no metrics at all is an error.
 """
 
@@ -18,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from onprem.exporter.families import FamilyBuilder, clean_labels, number, sanitize_name
+from onprem.exporter.health import stable_node
 
 Source = Literal["app", "web", "db"]
 PREFIX: dict[Source, str] = {"app": "whatsapp_app_", "web": "whatsapp_web_", "db": "whatsapp_db_"}
@@ -120,18 +123,19 @@ def _entry(
             continue
         labels = clean_labels(raw_labels or {})
         if node is not None:
-            labels.setdefault("node", node)
+            labels.setdefault("node", stable_node(node))
+        add = node is not None
         if timed is not None:
             family = exported_name(source, timed["base"]) + "_seconds"
             part: Literal["count", "sum"] = "count" if timed["part"] == "count" else "sum"
             scaled = value if part == "count" else value * _SCALE[timed["unit"]]
-            out.summary_part(family, str(help_), part, scaled, labels)
+            out.summary_part(family, str(help_), part, scaled, labels, accumulate=add)
             alias = COUNT_ALIASES.get(family.removesuffix("_seconds"))
             if alias is not None and part == "count":
-                out.counter(alias[0], alias[1], value, labels)
+                out.counter(alias[0], alias[1], value, labels, accumulate=add)
         elif kind == "counter":
-            out.counter(exported_name(source, name), str(help_), value, labels)
+            out.counter(exported_name(source, name), str(help_), value, labels, accumulate=add)
         else:
-            out.gauge(exported_name(source, name), str(help_), value, labels)
+            out.gauge(exported_name(source, name), str(help_), value, labels, accumulate=add)
         added += 1
     return added

@@ -1,4 +1,5 @@
-"""`GET /v1/health`: gateway status of the core node(s), from heartbeats and registration state."""
+"""`GET /v1/health`: gateway status of the core node(s), from heartbeats, the master lease, the shard map
+and the registration state (the rules are in health.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiohttp import web
 from onprem.emulator.api.common import answer
 from onprem.emulator.auth import require_bearer_or_apikey
 from onprem.emulator.context import EmulatorContext, context_of
+from onprem.emulator.hastore import HaStore
 from onprem.emulator.health import multiconnect_health, single_health
 
 
@@ -18,7 +20,10 @@ def current_health(ctx: EmulatorContext) -> dict[str, Any]:
     registered = ctx.store.registration().registered
     now = ctx.clock()
     if ctx.settings.multiconnect:
-        return multiconnect_health(nodes, registered=registered, shards=ctx.store.shards(), now=now)
+        ha = HaStore(ctx.store)
+        return multiconnect_health(
+            nodes, ha.shard_rows(), ha.lease(), registered=registered, shards=ctx.store.shards(), now=now
+        )
     return single_health(nodes, registered=registered, now=now)
 
 

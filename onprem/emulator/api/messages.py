@@ -1,8 +1,11 @@
 """`POST /v1/messages`, `PUT /v1/messages/{id}` (mark an inbound message read) and `POST /v1/contacts`.
 
-Sending needs a registered number and a live core node (else 400 / 503, error 1011). A valid message
-is answered 201 `{"messages":[{"id"}]}` and stored for `core`, which reports its statuses through
-callbacks; a free-form message outside the 24-hour window is still 201 and fails with 470 later.
+Sending needs a registered number (else 400, error 1011) and a core node to take the message: the live
+core of a single instance (else 503, 1011), in multiconnect the coreapp serving the recipient's shard
+(`hash(recipient) % shards`; while it has none, during a failover or with no standby left, 503 with
+1018 "Not Primary Coreapp": retry). A valid message is answered 201 `{"messages":[{"id"}]}` and stored
+for that node, which reports its statuses through callbacks; a free-form message outside the 24-hour
+window is still 201 and fails with 470 later.
 Contacts are always `valid` (as since v2.43). Any logged-in user may call these.
 """
 
@@ -15,11 +18,33 @@ from onprem.emulator.api.media import media_type
 from onprem.emulator.auth import require_bearer
 from onprem.emulator.context import EmulatorContext, context_of
 from onprem.emulator.envelope import INVALID_PARAMETER, NOT_FOUND, ApiFailure
-from onprem.emulator.health import serving_node
+from onprem.emulator.hastore import HaStore
+from onprem.emulator.health import live_core, route
 from onprem.emulator.msgstore import MessagingStore
 from onprem.emulator.rules import check_message, new_message_id, wa_id_of
 
 SERVICE_NOT_READY = (1011, "Service not ready")
+NOT_PRIMARY_COREAPP = (1018, "Not Primary Coreapp")
+
+
+def _node_for(ctx: EmulatorContext, recipient: str, now: float) -> str:
+    """The node that takes a message to `recipient`. Raises ApiFailure 503 when there is none."""
+    store = ctx.store
+    if not ctx.settings.multiconnect:
+        node = live_core(store.nodes(), now)
+        if node is None:
+            raise ApiFailure(503, SERVICE_NOT_READY, "No core node is up.")
+        return node
+    shards = store.shards()
+    shard, owner = route(HaStore(store).shard_rows(), recipient, shards=shards, now=now)
+    if owner is None:
+        raise ApiFailure(
+            503,
+            NOT_PRIMARY_COREAPP,
+            f"Shard {shard} of {shards} has no serving coreapp (failover in progress, or no standby "
+            "left); retry.",
+        )
+    return owner
 
 
 def _send(ctx: EmulatorContext, body: dict[str, object]) -> str:
@@ -31,15 +56,7 @@ def _send(ctx: EmulatorContext, body: dict[str, object]) -> str:
     if outbound.media_id is not None and media_type(ctx, outbound.media_id) is None:
         raise ApiFailure(404, NOT_FOUND, f"Unknown media id {outbound.media_id!r}.")
     now = ctx.clock()
-    node = serving_node(
-        store.nodes(),
-        outbound.recipient,
-        multiconnect=ctx.settings.multiconnect,
-        shards=store.shards(),
-        now=now,
-    )
-    if node is None:
-        raise ApiFailure(503, SERVICE_NOT_READY, "No core node is up.")
+    node = _node_for(ctx, outbound.recipient, now)
     messaging = MessagingStore(store)
     rejected = outbound.free_form and not messaging.window_open(outbound.recipient, now)
     message_id = new_message_id()

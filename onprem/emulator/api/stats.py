@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from onprem.emulator.api.common import answer
+from onprem.emulator.api.health import current_health
 from onprem.emulator.auth import require_bearer_or_apikey
 from onprem.emulator.context import CONTEXT, EmulatorContext, context_of
 from onprem.emulator.envelope import INVALID_PARAMETER, ApiFailure
@@ -35,8 +36,13 @@ def _app(ctx: EmulatorContext) -> dict[str, Any]:
     messaging = MessagingStore(ctx.store)
     now = ctx.clock()
     nodes = [n.node_id for n in ctx.store.nodes() if now - n.last_seen <= FORGET_AFTER and n.kind != "master"]
+    multiconnect = ctx.settings.multiconnect
     return app_stats(
-        messaging.counters(), messaging.queue_gauges(), nodes=nodes, multiconnect=ctx.settings.multiconnect
+        messaging.counters(),
+        messaging.queue_gauges(),
+        nodes=nodes,
+        multiconnect=multiconnect,
+        states=current_health(ctx) if multiconnect else None,
     )
 
 
