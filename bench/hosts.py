@@ -59,12 +59,15 @@ def accepted(log: Path) -> int:
     return len(ACCEPTED.findall(log.read_text(errors="replace"))) if log.exists() else 0
 
 
-def timed_fresh_deploy(work: Path) -> float:
-    """A deploy from nothing running (the images already on the hosts), after `down` keeping volumes."""
+def timed_fresh_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
+    """A deploy from nothing running (the images already on the hosts), after `down` keeping volumes:
+    its seconds, and the SSH connections each host's sshd accepted during it (`down` not counted)."""
     onprem(work, "down")
+    before = [accepted(log) for log in logs]
     started = time.perf_counter()
     onprem(work, "deploy")
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    return took, [accepted(log) - was for log, was in zip(logs, before, strict=True)]
 
 
 def main() -> None:
@@ -76,9 +79,7 @@ def main() -> None:
             try:
                 onprem(work, "deploy")  # copies the images: not timed
                 logs = [work / f"host{i}" / "sshd.log" for i in (1, 2, 3)]
-                before = [accepted(log) for log in logs]
-                three_hosts = timed_fresh_deploy(work)
-                per_host = [accepted(log) - was for log, was in zip(logs, before, strict=True)]
+                three_hosts, per_host = timed_fresh_deploy(work, logs)
             finally:
                 onprem(work, "down", "--volumes", "--yes")
             config(work, hosts[:1], [["web", "db", "masters", "coreapps", "relay", "exporter"]])
@@ -89,7 +90,7 @@ def main() -> None:
             )
             try:
                 onprem(work, "deploy")
-                one_host = timed_fresh_deploy(work)
+                one_host, _ = timed_fresh_deploy(work, [])
             finally:
                 onprem(work, "down", "--volumes", "--yes")
     print(f"SSH connections per host during one deploy (h1, h2, h3): {per_host}   target: 1 each")

@@ -125,6 +125,28 @@ class HostsEngine:
         ]
         return sorted(mine, key=lambda c: (c.service, c.name))
 
+    def survey(self, project: str) -> tuple[list[ContainerState], dict[str, str]]:
+        """The containers of the hosts that answer, and why each other host does not (by host name):
+        what `status` shows of a deployment that lost a host."""
+
+        def look(_name: str, engine: ExecEngine) -> list[ContainerState] | str:
+            try:
+                engine.check()
+                return engine.containers(project)
+            except EngineError as exc:
+                return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+        found = self.each(look)
+        lost = {host: result for host, result in found.items() if isinstance(result, str)}
+        mine = [
+            c
+            for host, states in found.items()
+            if not isinstance(states, str)
+            for c in states
+            if self.service_hosts.get(c.service) == host
+        ]
+        return sorted(mine, key=lambda c: (c.service, c.name)), lost
+
     def logs(self, project: str, service: str, tail: int = 50) -> str:
         return self._of(service).logs(project, service, tail)
 

@@ -91,13 +91,7 @@ def apply(
     changes = deployment.write_bundles(files)
     engine = deployment.engine
     texts = composes(deployment, files)
-    if isinstance(engine, HostsEngine):
-        _copy_to_hosts(deployment, engine, texts, active)
-    elif images.copy:
-        deployment.progress(f"copying {len(images.copy)} images to the host: {', '.join(images.copy)}")
-        engine.copy_images(images.copy)
-    if images.pull:
-        _pull(deployment, "\n".join(texts.values()), images.pull, active)
+    bring_images(deployment, texts, images, active)
     expected = [service for text in texts.values() for service in expected_from(text, active)]
     deployment.progress(f"starting {len(expected)} services: {', '.join(expected)}")
     try:
@@ -135,10 +129,26 @@ def recreate_for(
     return found
 
 
+def bring_images(
+    deployment: Deployment, texts: Mapping[str, str], images: ImageCheck, active: Sequence[str]
+) -> None:
+    """Copy to the host (to each host, in parallel, the images its own services need) the images it
+    lacks, and pull those a registry holds. `texts`: each host's compose file.
+
+    Raises EngineError, PullFailed (nothing started)."""
+    engine = deployment.engine
+    if isinstance(engine, HostsEngine):
+        _copy_to_hosts(deployment, engine, texts, active)
+    elif images.copy:
+        deployment.progress(f"copying {len(images.copy)} images to the host: {', '.join(images.copy)}")
+        engine.copy_images(images.copy)
+    if images.pull:
+        _pull(deployment, "\n".join(texts.values()), images.pull, active)
+
+
 def _copy_to_hosts(
     deployment: Deployment, engine: HostsEngine, texts: Mapping[str, str], active: Sequence[str]
 ) -> None:
-    """Copy to each host the images its own services need and it lacks, the hosts in parallel."""
 
     def copy(host: str, host_engine: ExecEngine) -> None:
         missing = host_engine.images_to_copy(stack_images(texts[host], active))

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from onprem.config import VALID_SHARDS
 from onprem.deployment import Deployment
-from onprem.errors import ApiError, ConfigError
+from onprem.errors import ApiError, ConfigError, StateError
 from onprem.workflows.registration import PendingStore, is_registered, read_cert, read_pin
 
 
@@ -103,3 +103,29 @@ def bootstrap_shards(deployment: Deployment, api: ShardsApi) -> str | None:
         pin=read_pin(pin_file, deployment.progress) if pin_file else None,
     )
     return f"shards: {done['shards']} ({done['status']})"
+
+
+def shard_counts(deployment: Deployment, health: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What `status` shows of shards (multiconnect, None otherwise): the account's count (None when the
+    API does not say), `client.shards`, the Coreapps that run, and a `problem` when the registered
+    account's count is not the configured one."""
+    settings = deployment.settings
+    if settings.client.mode != "multiconnect":
+        return None
+    configured = settings.client.shards
+    account: int | None = None
+    if health is not None:
+        try:
+            account = deployment.api().get_shards()
+        except (ApiError, StateError):
+            account = None
+    registered = health is not None and not any(
+        isinstance(node, dict) and node.get("gateway_status") == "unregistered" for node in health.values()
+    )
+    problem = None
+    if account is not None and registered and account != configured:
+        problem = (
+            f"the account has {account} shard(s) and client.shards is {configured}: "
+            f"run `onprem shards set {configured}`"
+        )
+    return {"account": account, "configured": configured, "coreapps": configured + 1, "problem": problem}

@@ -15,9 +15,11 @@ from typing import Any
 from onprem.bundle import diff
 from onprem.deployment import Deployment
 from onprem.engine.base import ContainerState
+from onprem.engine.hosts import HostsEngine
 from onprem.errors import ApiError, ConfigError, EngineError
 from onprem.releases import ReleaseStore
 from onprem.render import expected_services
+from onprem.workflows.shards import shard_counts
 
 EXPORTER = "exporter"
 EXPORTER_PORT = 9108
@@ -34,10 +36,12 @@ def status_document(
     release: dict[str, Any] | None = None,
     problems: Sequence[str] = (),
     api_status: int | None = None,
+    shards: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The machine-readable status (`status --json`), pure. `release`: the running release and whether
     the bundle on disk differs from it; `problems`: what else makes the deployment not healthy;
-    `api_status`: the HTTP status of an API that answered /v1/health with an error."""
+    `api_status`: the HTTP status of an API that answered /v1/health with an error; `shards`: the
+    account's and the configured shard counts (multiconnect, see `shards.shard_counts`)."""
     services = []
     seen = set()
     for container in containers:
@@ -67,6 +71,8 @@ def status_document(
     cluster = cluster_findings(health)
     # The API's own failure is `api.error` (and its line in the table), not repeated here.
     reasons = [*service_reasons(services, expected), *problems, *(f["reason"] for f in cluster)]
+    if shards and shards.get("problem"):
+        reasons.append(shards["problem"])
     healthy = bool(expected) and health is not None and not reasons
     return {
         "deployment": deployment,
@@ -74,6 +80,7 @@ def status_document(
         "services": services,
         "api": {"url": api_url, "health": health, "error": api_error, "status": api_status},
         "cluster": cluster,
+        "shards": shards,
         "release": release,
         "problems": reasons,
     }
@@ -193,6 +200,13 @@ def format_table(document: dict[str, Any]) -> str:
         lines.append(f"\nAPI {api['url']}: gateway {gateway_summary(api['health'])}")
     else:
         lines.append(f"\nAPI {api['url']}: {api_answer(api.get('status'), api['error'])}")
+    shards = document.get("shards")
+    if shards:
+        account = "unknown" if shards["account"] is None else shards["account"]
+        lines.append(
+            f"shards: account {account}, client.shards {shards['configured']}, "
+            f"{shards['coreapps']} Coreapps (one spare)"
+        )
     release = document.get("release") or {}
     if release.get("id"):
         lines.append(
@@ -256,9 +270,16 @@ def whatsapp_up(exposition: str) -> float | None:
 def status(deployment: Deployment) -> dict[str, Any]:
     """`onprem status`: the status document of the live deployment (see `status_document`).
 
-    Raises EngineError when the engine does not answer."""
-    deployment.engine.check()
-    containers = deployment.engine.containers(deployment.project)
+    Raises EngineError when the engine (every host, with several) does not answer."""
+    engine = deployment.engine
+    lost: dict[str, str] = {}
+    if isinstance(engine, HostsEngine):
+        containers, lost = engine.survey(deployment.project)
+        if len(lost) == len(engine.engines):
+            raise EngineError(f"no host of {deployment.project} answers: {'; '.join(lost.values())}")
+    else:
+        engine.check()
+        containers = engine.containers(deployment.project)
     health: dict[str, Any] | None = None
     api_error: str | None = None
     api_status: int | None = None
@@ -278,8 +299,12 @@ def status(deployment: Deployment) -> dict[str, Any]:
         health=health,
         api_error=api_error,
         release=running_release(deployment),
-        problems=[p for p in [exporter_problem(deployment, containers)] if p],
+        problems=[
+            *(f"host {host} does not answer ({why}): its services are unknown" for host, why in lost.items()),
+            *[p for p in [exporter_problem(deployment, containers)] if p],
+        ],
         api_status=api_status,
+        shards=shard_counts(deployment, health),
     )
 
 

@@ -1,7 +1,11 @@
-"""`onprem upgrade --version X` of a single instance, in the order Meta's upgrade takes:
+"""`onprem upgrade --version X`, in the order Meta's upgrade takes:
 
     check -> verified backup -> stop the client -> one-shot coreapp of the new version with
     WA_DB_UPGRADE=1 until it exits 0 -> a new release with the new version -> gate
+
+Multiconnect is upgraded without stopping the client: the images reach every host first, the one-shot
+migrates the database while the old nodes run, then the Masters and Coreapps are replaced one at a time
+(`rolling`), each waited for until the shard map has settled, and the web app last.
 
 A failed one-shot leaves the database as the migration left it (the emulated client migrates in a
 transaction) and brings the previous release back. After a successful migration the older client can no
@@ -19,12 +23,15 @@ from pydantic import ValidationError
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError, EngineError, GateError, StateError
 from onprem.releases import ReleaseStore
+from onprem.render import profiles
 from onprem.workflows import backup
+from onprem.workflows.apply import bring_images, composes
 from onprem.workflows.deploy import launch, new_release
 from onprem.workflows.gate import gate
 from onprem.workflows.preflight import check_identity, check_images
 from onprem.workflows.prepare import image_names, prepare
 from onprem.workflows.rollback import UPGRADE
+from onprem.workflows.rolling import roll
 from onprem.workflows.secrets_info import backup_password
 
 UPGRADE_ENV = "WA_DB_UPGRADE=1"
@@ -50,7 +57,7 @@ def target_for(deployment: Deployment, version: str) -> Deployment:
 
 def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None) -> dict[str, Any]:
     """Upgrade the running client to `version`. Raises ConfigError (nothing changed) for a version that
-    is not newer, multiconnect, a missing image; EngineError with the one-shot's output when the database
+    is not newer, a missing image; EngineError with the one-shot's output when the database
     upgrade fails (the previous release is back); GateError when the new release is unhealthy."""
     store = ReleaseStore(deployment.state)
     current = store.current_release()
@@ -58,8 +65,6 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
         raise StateError(f"nothing runs from {deployment.state.root}: deploy first, then upgrade")
     new = target_for(deployment, version)
     to_version = new.settings.client.version
-    if deployment.settings.client.mode != "single":
-        raise ConfigError("onprem upgrade upgrades a single instance; this deployment is multiconnect")
     if _parts(to_version) <= _parts(current.client_version):
         raise ConfigError(
             f"--version {version}: the running release {current.id} has client v{current.client_version}; "
@@ -77,8 +82,13 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
     backup.inspect(Path(saved["file"]).read_bytes(), password=password, origin=saved["file"])
     deployment.progress(f"verified backup {saved['file']}")
 
-    clients = deployment.client_services
-    deployment.compose("stop", *clients)
+    multiconnect = deployment.settings.client.mode == "multiconnect"
+    if multiconnect:
+        # The nodes keep running on the old version until each is replaced; the new images must be
+        # on their hosts before the one-shot and the roll.
+        bring_images(new, composes(new, prepared.files), images, profiles(new.settings))
+    else:
+        deployment.compose("stop", *deployment.client_services)
     deployment.write_bundles(prepared.files)
     core = deployment.core_services[0]
     deployment.progress(f"upgrading the database: one-shot {core} of v{to_version} with {UPGRADE_ENV}")
@@ -95,9 +105,14 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
         new_release(new, store, prepared, new.engine.image_ids(list(images.present)), UPGRADE, upgraded),
         prepared.files,
     )
+    rolled = None
     try:
+        if multiconnect:
+            api = new.api()
+            rolled = roll(new, new.core_services, lambda: api.health(timeout=5))
         result = launch(new, store, release, prepared, images, previous=None)
     except GateError as exc:
+        store.mark_failed(release.id, str(exc))
         raise GateError(
             f"{exc}; the database is already upgraded to v{to_version}, so v{current.client_version} "
             "cannot run on it: fix the new release and `onprem deploy`, or go back with "
@@ -111,6 +126,7 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
         "to_version": to_version,
         "backup": saved["file"],
         "upgrade_output": output.strip().splitlines()[-5:],
+        "rolled": None if rolled is None else {"order": rolled.order, "seconds": rolled.seconds},
         "healthy": bool(result.health),
         "next": f"set client.version: {to_version} in onprem.yaml",
     }

@@ -22,7 +22,7 @@ db:
   engine: {db}
 client:
   version: "{version}"
-network:
+{client}network:
   web_port: {web}
   relay_port: {relay}
   exporter_port: {exporter}
@@ -38,6 +38,8 @@ class Stack(OpsStack):
     db: str = "mysql"
     version: str = "2.57.2"
     extra: str = ""
+    client: str = ""
+    """More `client:` lines, indented (e.g. multiconnect)."""
 
     def write_config(self, extra: str | None = None, **changes: Any) -> None:
         for key, value in changes.items():
@@ -49,6 +51,7 @@ class Stack(OpsStack):
             name=self.name,
             db=self.db,
             version=self.version,
+            client=self.client,
             web=web,
             relay=relay,
             exporter=exporter,
@@ -62,9 +65,11 @@ class Stack(OpsStack):
         return HealthWatch(f"https://127.0.0.1:{self.web_port}/v1/health", self.state / "ca.pem", api_key)
 
 
-def new_stack(workdir: Path, name: str, db: str = "mysql", version: str = "2.57.2", extra: str = "") -> Stack:
+def new_stack(
+    workdir: Path, name: str, db: str = "mysql", version: str = "2.57.2", extra: str = "", client: str = ""
+) -> Stack:
     ports = free_ports(4)
-    stack = Stack(workdir, name, ports[0], ports, db, version, extra)
+    stack = Stack(workdir, name, ports[0], ports, db, version, extra, client)
     stack.write_config()
     return stack
 
@@ -109,8 +114,22 @@ class HealthWatch:
                 )
             except requests.RequestException:
                 up = False
-            self.answers.append((time.monotonic(), up))
+            self.answers.append((time.time(), up))
             time.sleep(self.interval)
+
+    def outages(self) -> list[tuple[float, float]]:
+        """Each run of polls without an answer: (first failed poll, first answer after it), as
+        time.time() values."""
+        found, start = [], None
+        for moment, up in self.answers:
+            if not up and start is None:
+                start = moment
+            elif up and start is not None:
+                found.append((start, moment))
+                start = None
+        if start is not None:
+            found.append((start, self.answers[-1][0]))
+        return found
 
     def longest_outage(self) -> float:
         """The longest run of polls without an answer, in seconds."""
