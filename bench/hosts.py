@@ -3,14 +3,17 @@ their own engine and sshd, routed to each other; images copied to them once befo
 
 - SSH connections per host per deploy (sshd's log counts each accepted connection);
 - a deploy of a multiconnect stack over three hosts beside the same stack on one host;
-- failover: the seconds from a Coreapp's host lost to its shard served again, over `unhealthy_interval`,
-  and the sends that failed meanwhile (a steady sender, one send every 100 ms to the lost shard).
+- a rolling upgrade (v2.53.2 to v2.57.2) of the three-host stack under a steady sender (one send every
+  100 ms, to both shards in turn): the sends that failed and the longest time /v1/health did not answer;
+- a host loss: the seconds from a Coreapp's host lost to its shard served again, over the client's
+  `unhealthy_interval`, and the sends to that shard that failed meanwhile.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,27 +25,42 @@ from bench.foundation import ONPREM
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.remote.hosts_lab import hosts_lab  # noqa: E402
+from onprem.api.auth import Credentials  # noqa: E402
+from onprem.api.client import ApiClient  # noqa: E402
+from tests.integration.ops.conftest import vname_cert  # noqa: E402
+from tests.integration.remote.failover import (  # noqa: E402
+    measure_failover,
+    recipient_in,
+    wait_for_owners,
+)
+from tests.integration.remote.hosts_lab import hosts_lab, lose  # noqa: E402
 from tests.integration.remote.isolated_host import IsolatedHost  # noqa: E402
 
 NAME = "bench-hosts"
 ACCEPTED = re.compile(r"Accepted publickey")
+WEB_PORT = 19590
+UNHEALTHY_INTERVAL = 10
+# One Coreapp on each host; the web app, the database and a Master on the first.
+THREE = [["web", "db", "masters", "relay", "exporter", "coreapps"], ["masters", "coreapps"], ["coreapps"]]
 
 
-def config(work: Path, hosts: list[IsolatedHost], roles: list[list[str]]) -> None:
+def config(work: Path, hosts: list[IsolatedHost], roles: list[list[str]] | None) -> None:
+    """Three hosts with `roles`, or the first host alone (`roles` None); the web API at its address."""
     lines = [
         f"deployment:\n  name: {NAME}\n  timeout_seconds: 300\n",
-        "client:\n  mode: multiconnect\n  shards: 2\n",
-        "network:\n  web_port: 19590\n  relay_port: 19543\n",
+        'client:\n  mode: multiconnect\n  shards: 2\n  version: "2.53.2"\n',
+        f"network:\n  bind_address: {hosts[0].ip}\n  web_port: {WEB_PORT}\n  relay_port: 19543\n",
         "  exporter_port: 19508\n  prometheus_port: 19591\n",
         "hosts:\n",
     ]
-    for index, (host, role) in enumerate(zip(hosts, roles, strict=True)):
+    for index, host in enumerate(hosts if roles else hosts[:1]):
         lines.append(
             f"  - name: h{index + 1}\n    address: ssh://{host.address}\n    identity_file: {host.key}\n"
             f"    known_hosts_file: {host.known_hosts}\n    remote_dir: {work / f'remote{index + 1}'}\n"
-            f"    advertise_address: {host.ip}\n    roles: [{', '.join(role)}]\n"
+            f"    advertise_address: {host.ip}\n"
         )
+        if roles:
+            lines.append(f"    roles: [{', '.join(roles[index])}]\n")
     (work / "onprem.yaml").write_text("".join(lines))
 
 
@@ -70,24 +88,79 @@ def timed_fresh_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
     return took, [accepted(log) - was for log, was in zip(logs, before, strict=True)]
 
 
+def api_of(work: Path, host: IsolatedHost) -> ApiClient:
+    state = work / ".onprem"
+    return ApiClient(
+        f"https://{host.ip}:{WEB_PORT}",
+        ca_file=state / "ca.pem",
+        api_key=(state / "secrets" / "WA_API_KEY").read_text(),
+        credentials=Credentials("admin", (state / "secrets" / "WA_ADMIN_PASSWORD").read_text()),
+    )
+
+
+def register(work: Path) -> None:
+    (work / "vname.cert").write_text(vname_cert("Acme Support") + "\n")
+    onprem(work, "register", "1", "6315550000", "--cert", "vname.cert")
+    logs = onprem(work, "logs", "waweb", "--tail", "400").stdout
+    onprem(work, "verify", logs.rsplit("registration code ", 1)[1][:6])
+    onprem(work, "shards", "set", "2", "--cert", "vname.cert")
+
+
+def longest_gap(samples: list[tuple[float, bool]]) -> float:
+    longest, start = 0.0, None
+    for moment, ok in samples:
+        if not ok and start is None:
+            start = moment
+        elif ok and start is not None:
+            longest, start = max(longest, moment - start), None
+    return longest
+
+
+def failures(work: Path, hosts: list[IsolatedHost]) -> dict[str, float]:
+    """The rolling upgrade and the host loss on the deployed three-host stack."""
+    register(work)
+    api = api_of(work, hosts[0])
+    both = [recipient_in(0, 2), recipient_in(1, 2)]
+    rolling = measure_failover(api, both, lambda: onprem(work, "upgrade", "--version", "2.57.2"), timeout=0)
+    owners = wait_for_owners(api, 2)
+    api.patch_application_settings({"unhealthy_interval": UNHEALTHY_INTERVAL})
+    victim, shard = next(
+        (index, s)
+        for index in (2, 1)
+        for s, nodes in owners.items()
+        if nodes[0].startswith(f"wacore{index + 1}:")
+    )
+    loss = measure_failover(api, [recipient_in(shard, 2)], lambda: lose(hosts[victim]))
+    return {
+        "rolling_sends": len(rolling.sends),
+        "rolling_failed_sends": rolling.failed_sends,
+        "rolling_longest_failed_run_s": round(longest_gap(rolling.sends), 1),
+        "rolling_health_unanswered": rolling.unanswered,
+        "loss_failover_s": round(loss.resumed_after() or float("nan"), 1),
+        "loss_failed_sends": loss.failed_sends,
+        "loss_health_unanswered": loss.unanswered,
+        "loss_double_owner_samples": len(loss.double_owners()),
+    }
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         work = Path(tmp)
         with hosts_lab(work, 3) as hosts:
-            three = [["web", "db", "masters", "relay", "exporter"], ["masters", "coreapps"], ["coreapps"]]
-            config(work, hosts, three)
+            config(work, hosts, THREE)
             try:
                 onprem(work, "deploy")  # copies the images: not timed
                 logs = [work / f"host{i}" / "sshd.log" for i in (1, 2, 3)]
                 three_hosts, per_host = timed_fresh_deploy(work, logs)
+                seen = failures(work, hosts)
             finally:
-                onprem(work, "down", "--volumes", "--yes")
-            config(work, hosts[:1], [["web", "db", "masters", "coreapps", "relay", "exporter"]])
-            (work / "onprem.yaml").write_text(
-                (work / "onprem.yaml")
-                .read_text()
-                .replace("    roles: [web, db, masters, coreapps, relay, exporter]\n", "")
-            )
+                subprocess.run(
+                    [*ONPREM, "down", "--volumes", "--yes"], cwd=work, capture_output=True, check=False
+                )
+            # The one-host run starts from nothing: a state directory of its own (the upgraded release
+            # history would refuse v2.53.2).
+            shutil.rmtree(work / ".onprem")
+            config(work, hosts, None)
             try:
                 onprem(work, "deploy")
                 one_host, _ = timed_fresh_deploy(work, [])
@@ -99,8 +172,25 @@ def main() -> None:
         f"= {three_hosts / one_host:.2f}x   target: <= 1.3x"
     )
     print(
+        f"rolling upgrade v2.53.2 -> v2.57.2: {seen['rolling_failed_sends']} of "
+        f"{seen['rolling_sends']} sends failed (longest run {seen['rolling_longest_failed_run_s']} s); "
+        "/v1/health unanswered "
+        f"{seen['rolling_health_unanswered']} of its polls"
+    )
+    print(
+        f"host loss: shard served again after {seen['loss_failover_s']} s / unhealthy_interval "
+        f"{UNHEALTHY_INTERVAL} s = {seen['loss_failover_s'] / UNHEALTHY_INTERVAL:.2f}x; "
+        f"{seen['loss_failed_sends']} sends failed; /v1/health unanswered {seen['loss_health_unanswered']} "
+        f"times; samples with a shard of two owners: {seen['loss_double_owner_samples']}"
+    )
+    print(
         json.dumps(
-            {"ssh_connections_per_host": per_host, "three_hosts_s": three_hosts, "one_host_s": one_host}
+            {
+                "ssh_connections_per_host": per_host,
+                "three_hosts_s": three_hosts,
+                "one_host_s": one_host,
+                **seen,
+            }
         )
     )
 

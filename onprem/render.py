@@ -329,10 +329,17 @@ def _render_host(
     return files
 
 
+FRONT_SERVICE = "wafront"
+"""Multiconnect: the web front that publishes the API's port, so the web app can be replaced with no gap
+(onprem/front.py)."""
+
+
 def expected_services(settings: Settings) -> list[str]:
     """The services a healthy deployment runs, in start order (monitoring only when enabled)."""
     services = [] if settings.db.engine == "external" else ["db"]
     services += [node.service for node in core_nodes(settings)] + ["waweb"]
+    if settings.client.mode == "multiconnect":
+        services.append(FRONT_SERVICE)
     if bundled_redis(settings):
         services.append("redis")
     if settings.relay.enabled:

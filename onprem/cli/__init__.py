@@ -19,6 +19,7 @@ from onprem.cli import (
     changes,
     emulator,
     exporter,
+    front,
     lifecycle,
     locking,
     offline,
@@ -53,6 +54,7 @@ for module in (
     locking,
     relay,
     exporter,
+    front,
     emulator,
 ):
     for command in module.COMMANDS:

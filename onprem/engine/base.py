@@ -126,3 +126,7 @@ class ExecEngine(Engine, Protocol):
 
     def write_tree(self, project: str, service: str, directory: str, tar: bytes) -> None:
         """Extract a tar stream into `directory` of the service's container. Raises EngineError."""
+
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        """Stop (SIGTERM, SIGKILL after 10 s) and remove the container `name` of `service`, leaving the
+        service's other containers as they are. Raises EngineError."""

@@ -150,6 +150,9 @@ class HostsEngine:
     def logs(self, project: str, service: str, tail: int = 50) -> str:
         return self._of(service).logs(project, service, tail)
 
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        self._of(service).remove_container(project, service, name)
+
     def read_file(self, project: str, service: str, path: str) -> bytes:
         return self._of(service).read_file(project, service, path)
 

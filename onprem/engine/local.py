@@ -169,6 +169,16 @@ class LocalEngine:
             raise EngineError(f"service {service} has no {state}container in project {project}")
         return containers[0]
 
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        found = [c for c in self._service(project, service) if c.name == name]
+        if not found:
+            raise EngineError(f"service {service} has no container {name} in project {project}")
+        try:
+            found[0].stop(timeout=10)
+            found[0].remove()
+        except Exception as exc:
+            raise EngineError(f"cannot remove {name}: {exc}") from None
+
     def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         container = self._first(project, service, running=True)
         try:

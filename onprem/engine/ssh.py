@@ -206,6 +206,31 @@ class SshEngine:
     def exec(self, project: str, service: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         return self._run(["docker", "exec", self._first(project, service), *argv])
 
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        names = (
+            self._checked(
+                [
+                    "docker",
+                    "ps",
+                    "-a",
+                    "--format",
+                    "{{.Names}}",
+                    "--filter",
+                    f"label={PROJECT_LABEL}={project}",
+                    "--filter",
+                    f"label={SERVICE_LABEL}={service}",
+                ]
+            )
+            .decode()
+            .split()
+        )
+        if name not in names:
+            raise EngineError(
+                f"service {service} has no container {name} in project {project} on {self._conn.host}"
+            )
+        self._checked(["docker", "stop", "--time", "10", name])
+        self._checked(["docker", "rm", name])
+
     def host_files(self, project: str) -> SftpFiles:
         """`<remote_dir>/<project>/` on the host, over this engine's SSH connection."""
         return SftpFiles(self._conn.sftp, self._root / project, self._run, str(self._conn.host))

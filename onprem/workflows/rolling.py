@@ -5,8 +5,8 @@ Masters, then the primary Master (its lease passes to an upgraded secondary), th
 then each shard owner (the primary Master gives its shard to a standby, which by then runs the new
 version). After each node the roll waits until the cluster has settled: the node's new container
 heart-beats with a role, a primary Master holds the lease, and every shard is served. The web app goes
-last: it is one container publishing the API's port, so its replacement is the one moment the API does
-not answer (measured and reported by the caller).
+last (`swap_web`): the web front holds the API's port, so a new web container starts beside the old one
+and takes its place once healthy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from onprem.deployment import Deployment
+from onprem.deployment import WEB_SERVICE, Deployment
 from onprem.errors import ApiError, GateError
 from onprem.workflows.gate import LOG_LINES
 from onprem.workflows.status import cluster_findings
@@ -107,6 +107,46 @@ def roll(
         report.seconds[service] = round(deployment.clock() - started, 1)
         remaining.remove(service)
     return report
+
+
+def swap_web(deployment: Deployment) -> float:
+    """Replace the web app with no moment the API's port refuses (multiconnect: the front holds the
+    port): start a web container of the new bundle beside the running one, wait until it is healthy,
+    then stop and remove the old one. Returns the seconds it took.
+
+    Raises GateError (with its logs) when the new container is not healthy in time; the old one then
+    still serves."""
+    engine, project = deployment.engine, deployment.project
+    started = deployment.clock()
+    old = [c.name for c in engine.containers(project) if c.service == WEB_SERVICE]
+    deployment.progress(f"starting the new {WEB_SERVICE} beside {', '.join(old) or 'nothing'}")
+    deployment.compose(
+        "up",
+        "--detach",
+        "--no-deps",
+        "--no-recreate",
+        "--scale",
+        f"{WEB_SERVICE}={len(old) + 1}",
+        WEB_SERVICE,
+    )
+    timeout = deployment.settings.deployment.timeout_seconds
+    deadline = started + timeout
+    while True:
+        fresh = [c for c in engine.containers(project) if c.service == WEB_SERVICE and c.name not in old]
+        if fresh and fresh[0].ready:
+            break
+        if deployment.clock() > deadline or (fresh and fresh[0].failed):
+            raise GateError(
+                f"the new {WEB_SERVICE} container was not healthy within {timeout:g} s; the old one still "
+                "serves",
+                service=WEB_SERVICE,
+                logs=engine.logs(project, WEB_SERVICE, tail=LOG_LINES),
+            )
+        deployment.sleep(POLL_SECONDS)
+    for name in old:
+        deployment.progress(f"stopping the old {WEB_SERVICE} ({name})")
+        engine.remove_container(project, WEB_SERVICE, name)
+    return round(deployment.clock() - started, 1)
 
 
 def _read(health: Callable[[], Mapping[str, Any]]) -> Mapping[str, Any]:

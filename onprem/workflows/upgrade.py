@@ -5,7 +5,8 @@
 
 Multiconnect is upgraded without stopping the client: the images reach every host first, the one-shot
 migrates the database while the old nodes run, then the Masters and Coreapps are replaced one at a time
-(`rolling`), each waited for until the shard map has settled, and the web app last.
+(`rolling`), each waited for until the shard map has settled, and the web app last, started beside the
+old one behind the web front, so the API never stops answering.
 
 A failed one-shot leaves the database as the migration left it (the emulated client migrates in a
 transaction) and brings the previous release back. After a successful migration the older client can no
@@ -20,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from onprem.deployment import Deployment
+from onprem.deployment import WEB_SERVICE, Deployment
 from onprem.errors import ConfigError, EngineError, GateError, StateError
 from onprem.releases import ReleaseStore
 from onprem.render import profiles
@@ -31,7 +32,7 @@ from onprem.workflows.gate import gate
 from onprem.workflows.preflight import check_identity, check_images
 from onprem.workflows.prepare import image_names, prepare
 from onprem.workflows.rollback import UPGRADE
-from onprem.workflows.rolling import roll
+from onprem.workflows.rolling import roll, swap_web
 from onprem.workflows.secrets_info import backup_password
 
 UPGRADE_ENV = "WA_DB_UPGRADE=1"
@@ -110,6 +111,8 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
         if multiconnect:
             api = new.api()
             rolled = roll(new, new.core_services, lambda: api.health(timeout=5))
+            rolled.seconds[WEB_SERVICE] = swap_web(new)
+            rolled.order.append(WEB_SERVICE)
         result = launch(new, store, release, prepared, images, previous=None)
     except GateError as exc:
         store.mark_failed(release.id, str(exc))

@@ -102,6 +102,9 @@ class RecordingEngine:
     def host_files(self, project: str) -> Any:
         return self.remote_files
 
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        self.calls.append(("remove_container", project, service, name))
+
 
 @dataclass
 class FakeApi:

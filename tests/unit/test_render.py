@@ -126,7 +126,15 @@ def test_three_hosts_spread_the_nodes_and_reach_the_primary_at_its_address() -> 
         for host in ("wa1", "wa2", "wa3")
     }
     assert services == {
-        "wa1": ["db", "exporter", "master1", "prometheus", "relay", "waweb"],  # prometheus: a profile
+        "wa1": [
+            "db",
+            "exporter",
+            "master1",
+            "prometheus",
+            "relay",
+            "wafront",
+            "waweb",
+        ],  # prometheus: a profile
         "wa2": ["master2", "wacore1", "wacore3"],
         "wa3": ["wacore2"],
     }

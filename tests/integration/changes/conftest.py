@@ -109,7 +109,7 @@ class HealthWatch:
             try:
                 headers = {"Authorization": f"Apikey {self.api_key}"}
                 up = (
-                    requests.get(self.url, headers=headers, timeout=2, verify=str(self.ca_file)).status_code
+                    requests.get(self.url, headers=headers, timeout=5, verify=str(self.ca_file)).status_code
                     == 200
                 )
             except requests.RequestException:

@@ -1,14 +1,11 @@
 """`onprem upgrade` of a multiconnect deployment (2 shards, a spare Coreapp) on the real engine: the
-nodes are replaced one at a time while a steady sender sends, /v1/health answers throughout the roll,
-and the only moment it does not is the web app's own replacement."""
+nodes are replaced one at a time while a steady sender sends, and /v1/health answers throughout, the web
+app's replacement included (the web front holds the API's port)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 from onprem.errors import ApiError
@@ -21,31 +18,7 @@ MULTICONNECT = "  mode: multiconnect\n  shards: 2\n"
 NODES = ["master1", "master2", "wacore1", "wacore2", "wacore3"]
 
 
-def started_at(project: str, service: str) -> float:
-    """When the running container of `service` started (time.time() scale)."""
-    name = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--filter",
-            f"label=com.docker.compose.service={service}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[0]
-    state = json.loads(
-        subprocess.run(
-            ["docker", "inspect", "-f", "{{json .State}}", name], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    return datetime.fromisoformat(state["StartedAt"][:26].rstrip("Z") + "+00:00").timestamp()
-
-
-def test_a_rolling_upgrade_replaces_one_node_at_a_time_and_the_api_answers_until_the_web_app_is_replaced(
+def test_a_rolling_upgrade_replaces_one_node_at_a_time_and_the_api_answers_throughout(
     tmp_path: Path, stack_images: None
 ) -> None:
     stack = new_stack(tmp_path, "it-rolling", version="2.53.2", client=MULTICONNECT)
@@ -76,18 +49,15 @@ def test_a_rolling_upgrade_replaces_one_node_at_a_time_and_the_api_answers_until
             stop.set()
             thread.join(timeout=10)
         outages = watch.outages()
-        web_started = started_at(stack.name, "waweb")
         print(
             f"\nrolling upgrade: order {done['rolled']['order']}, seconds per node "
-            f"{done['rolled']['seconds']}; /v1/health unanswered {len(outages)} time(s), "
+            f"{done['rolled']['seconds']}; /v1/health polls {len(watch.answers)}, unanswered runs "
             f"{[round(b - a, 1) for a, b in outages]} s; sends failed {failed[0]} of {sent[0]}"
         )
-        assert sorted(done["rolled"]["order"]) == NODES
-        assert {s for s in done["rolled"]["order"][:2]} == {"master1", "master2"}, "masters go first"
-        # The roll itself never took the API away; the one outage allowed is the web app's replacement.
-        assert len(outages) <= 1, outages
-        for begin, end in outages:
-            assert begin - 1 <= web_started <= end + 1, (outages, web_started)
+        assert sorted(done["rolled"]["order"][:-1]) == NODES
+        assert set(done["rolled"]["order"][:2]) == {"master1", "master2"}, "masters go first"
+        assert done["rolled"]["order"][-1] == "waweb", "the web app goes last"
+        assert outages == [], "the API stopped answering during the upgrade"
 
         status = stack.ok("status")
         assert status["healthy"], status["problems"]

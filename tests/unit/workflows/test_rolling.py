@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from onprem.workflows.rolling import next_node, settled
+import pytest
+
+from onprem.engine.base import ContainerState
+from onprem.errors import GateError
+from onprem.workflows.rolling import next_node, settled, swap_web
+from tests.unit.fakes import RecordingEngine, make_deployment
 
 NODES = ["master1", "master2", "wacore1", "wacore2", "wacore3"]
 
@@ -64,3 +70,33 @@ def test_the_roll_waits_for_a_primary_master_after_a_master_is_replaced() -> Non
     assert settled(gone, "master1", ["master1:aaa"]) == "a primary Master to hold the lease"
     gone["master2:bbb"] = {"role": "primary_master", "gateway_status": "connected"}
     assert settled(gone, "master1", ["master1:aaa"]) is None
+
+
+def web(name: str, health: str) -> ContainerState:
+    return ContainerState(service="waweb", name=name, state="running", health=health, exit_code=0)
+
+
+MULTICONNECT = "deployment:\n  name: unit\nclient:\n  mode: multiconnect\n  shards: 2\n"
+
+
+def test_the_new_web_app_starts_beside_the_old_one_which_is_removed_once_the_new_one_is_healthy(
+    tmp_path: Path,
+) -> None:
+    old = web("unit-waweb-1", "healthy")
+    engine = RecordingEngine(
+        script=[[old], [old, web("unit-waweb-2", "starting")], [old, web("unit-waweb-2", "healthy")]]
+    )
+    swap_web(make_deployment(tmp_path, engine, text=MULTICONNECT))
+    compose = [call for call in engine.calls if call[0] in ("compose", "remove_container")]
+    assert compose == [
+        ("compose", "unit", "up", "--detach", "--no-deps", "--no-recreate", "--scale", "waweb=2", "waweb"),
+        ("remove_container", "unit", "waweb", "unit-waweb-1"),
+    ]
+
+
+def test_a_new_web_app_that_fails_leaves_the_old_one_serving(tmp_path: Path) -> None:
+    old = web("unit-waweb-1", "healthy")
+    engine = RecordingEngine(script=[[old], [old, web("unit-waweb-2", "unhealthy")]])
+    with pytest.raises(GateError, match="the old one still serves"):
+        swap_web(make_deployment(tmp_path, engine, text=MULTICONNECT))
+    assert not [call for call in engine.calls if call[0] == "remove_container"]
