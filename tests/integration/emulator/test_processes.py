@@ -177,16 +177,29 @@ def test_multiconnect_roles_and_failover_across_processes(
     store = shared_store(database, prefix, tmp_path)
     register(store)
     store.close()
-    assert web.health() == {
-        "master1:master1-cid": {"gateway_status": "connected", "role": "primary_master"},
-        "wacore1:wacore1-cid": {"gateway_status": "connected", "role": "coreapp"},
-        "wacore2:wacore2-cid": {"gateway_status": "disconnected", "role": "coreapp"},
-    }
+    owner = {"gateway_status": "connected", "role": "primary_coreapp", "shard": 0, "shards": 1}
+    wait_until(
+        lambda: (
+            web.health()
+            == {
+                "master1:master1-cid": {"gateway_status": "connected", "role": "primary_master"},
+                "wacore1:wacore1-cid": owner,
+                "wacore2:wacore2-cid": {"gateway_status": "disconnected", "role": "secondary_coreapp"},
+            }
+        ),
+        what="the first coreapp serving the shard, the second standing by",
+    )
     assert core1.stop() == 0
-    assert {k: v["gateway_status"] for k, v in web.health().items()} == {
-        "master1:master1-cid": "connected",
-        "wacore1:wacore1-cid": "disconnected",
-        "wacore2:wacore2-cid": "connected",
+    # A coreapp stopping on purpose frees its shard: the master promotes the standby at its next check.
+    health = wait_until(
+        lambda: (h := web.health())["wacore2:wacore2-cid"] == owner and h,
+        timeout=20,
+        what="the standby promoted",
+    )
+    assert health["wacore1:wacore1-cid"] == {
+        "gateway_status": "disconnected",
+        "role": "secondary_coreapp",
+        "heartbeat": "stopped",
     }
 
 
