@@ -166,8 +166,12 @@ def test_multiconnect_roles_and_failover_across_processes(
     env = {**database.env(prefix), "WA_APP_MULTICONNECT": "1"}
     _, web = start_web(spawn, env, tmp_path)
     start_core(spawn, env, tmp_path, "master1", WA_MASTER_NODE="1", COREAPP_HOSTNAME="master1")
-    core1 = start_core(spawn, env, tmp_path, "wacore1", COREAPP_HOSTNAME="wacore1")
-    start_core(spawn, env, tmp_path, "wacore2", COREAPP_HOSTNAME="wacore2")
+    cores = {
+        f"wacore{i}:wacore{i}-cid": start_core(
+            spawn, env, tmp_path, f"wacore{i}", COREAPP_HOSTNAME=f"wacore{i}"
+        )
+        for i in (1, 2)
+    }
     wait_until(lambda: len(web.health()) == 3, what="three nodes")
     assert {k: v["gateway_status"] for k, v in web.health().items()} == {
         "master1:master1-cid": "unregistered",
@@ -178,29 +182,27 @@ def test_multiconnect_roles_and_failover_across_processes(
     register(store)
     store.close()
     owner = {"gateway_status": "connected", "role": "primary_coreapp", "shard": 0, "shards": 1}
-    wait_until(
-        lambda: (
-            web.health()
-            == {
-                "master1:master1-cid": {"gateway_status": "connected", "role": "primary_master"},
-                "wacore1:wacore1-cid": owner,
-                "wacore2:wacore2-cid": {"gateway_status": "disconnected", "role": "secondary_coreapp"},
-            }
-        ),
-        what="the first coreapp serving the shard, the second standing by",
-    )
-    assert core1.stop() == 0
+    standby = {"gateway_status": "disconnected", "role": "secondary_coreapp"}
+
+    def one_serving_one_standing_by() -> str | None:
+        health = web.health()
+        roles = sorted(info["role"] for node, info in health.items() if node in cores)
+        if health.get("master1:master1-cid") != {"gateway_status": "connected", "role": "primary_master"}:
+            return None
+        if roles != ["primary_coreapp", "secondary_coreapp"]:
+            return None
+        serving = next(node for node in cores if health[node]["role"] == "primary_coreapp")
+        other = next(node for node in cores if node != serving)
+        return serving if (health[serving], health[other]) == (owner, standby) else None
+
+    serving = wait_until(one_serving_one_standing_by, what="one coreapp serving, the other standing by")
+    other = next(node for node in cores if node != serving)
+    assert cores[serving].stop() == 0
     # A coreapp stopping on purpose frees its shard: the master promotes the standby at its next check.
     health = wait_until(
-        lambda: (h := web.health())["wacore2:wacore2-cid"] == owner and h,
-        timeout=20,
-        what="the standby promoted",
+        lambda: (h := web.health())[other] == owner and h, timeout=20, what="the standby promoted"
     )
-    assert health["wacore1:wacore1-cid"] == {
-        "gateway_status": "disconnected",
-        "role": "secondary_coreapp",
-        "heartbeat": "stopped",
-    }
+    assert health[serving] == {**standby, "heartbeat": "stopped"}
 
 
 @pytest.mark.parametrize("engine", ["MYSQL", "PGSQL"])

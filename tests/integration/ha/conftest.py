@@ -155,7 +155,7 @@ def multiconnect(tmp_path_factory: pytest.TempPathFactory, stack_images: None) -
     )
     for stack in deploy_stack(tmp_path_factory.mktemp("ha"), "it-ha", extra):
         stack.register()
-        assert stack.ok("shards", "set", "2")["shards"] == 2
+        assert stack.ok("shards", "set", "2", "--cert", "vname.cert")["shards"] == 2
         patched = stack.api(
             "PATCH",
             "/v1/settings/application",

@@ -38,7 +38,7 @@ def test_a_database_outage_is_unhealthy_logged_once_and_reconnected(single: Stac
         what="the coreapp healthy again",
         every=2,
     )
-    logs = stack.docker("logs", stack.container("wacore"))
+    logs = stack.run("logs", "wacore", "--tail", "2000").stdout
     print(f"\ndatabase outage: wacore unhealthy {unhealthy_after:.0f} s after the database stopped")
     assert done.returncode != 0
     assert document["api"]["status"] == 503, document["api"]

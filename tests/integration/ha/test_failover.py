@@ -45,7 +45,8 @@ def settled(stack: Stack) -> dict[int, str] | None:
 
 
 def recipient_in(shard: int) -> str:
-    return next(r for r in (f"1631555{n:04d}" for n in range(10000)) if shard_of(r, SHARDS) == shard)
+    """A recipient (not the registered number itself) whose messages go to `shard`."""
+    return next(r for r in (f"1631556{n:04d}" for n in range(10000)) if shard_of(r, SHARDS) == shard)
 
 
 @dataclass
@@ -156,10 +157,12 @@ def test_a_second_loss_without_a_standby_shows_no_spare_and_an_unserved_shard(
     with Traffic(stack, stack.token(), recipient_in(1)) as traffic:
         kill(stack, victim)
 
-        def findings() -> set[str] | None:
+        def findings() -> set[str]:
             done = stack.run("status", "--json")
             kinds = {f["kind"] for f in json.loads(done.stdout)["cluster"]}
-            return kinds if {"no_spare", "shard_unserved", "node_lost"} <= kinds and done.returncode else None
+            if not ({"no_spare", "shard_unserved", "node_lost"} <= kinds and done.returncode):
+                raise ValueError(f"status exited {done.returncode} with findings {sorted(kinds)}")
+            return kinds
 
         kinds = wait_for(findings, timeout=60, what="status naming no_spare and shard_unserved", every=2)
         metrics = wait_for(
