@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian tools the integration tests and benchmarks drive (idempotent; root on Debian):
-# promtool/prometheus, redis-server, wrk, and sshd for the remote-host tests (started on loopback by them).
+# promtool/prometheus, amtool (Alertmanager's inhibit rules), redis-server, wrk, and sshd for the remote-host tests (started on loopback by them).
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

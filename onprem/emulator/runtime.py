@@ -23,7 +23,7 @@ from onprem.emulator.context import WebSettings
 from onprem.emulator.core import CoreNode, NodeIdentity, container_id
 from onprem.emulator.dbconnect import Connection, connect_with_retry, dialect_for, server_connector
 from onprem.emulator.dispatch import Dispatcher
-from onprem.emulator.env import DEFAULT_DATA_DIR, DEFAULT_MEDIA_DIR, EmulatorEnv
+from onprem.emulator.env import DEFAULT_CORE_PORTS, DEFAULT_DATA_DIR, DEFAULT_MEDIA_DIR, EmulatorEnv
 from onprem.emulator.envelope import Meta
 from onprem.emulator.passwords import hash_password
 from onprem.emulator.schema import SchemaReport, prepare, summary
@@ -193,12 +193,17 @@ async def serve_web(env: EmulatorEnv, store: Store, placement: Placement, *, hos
 
 
 def core_identity(env: EmulatorEnv) -> NodeIdentity:
-    """This node's name in health: the container's hostname and id. The hostname (the service's name)
-    is what stays when the container is recreated; COREAPP_HOSTNAME, the address other hosts reach the
-    node at, may be shared by several nodes of one host, so it is used only when the container has
-    Docker's default hostname (its own id)."""
+    """This node's name in health: `<hostname>:<container-id>`. The hostname is the container's own (the
+    service's name, which stays when the container is recreated). A container with Docker's default
+    hostname (its own id) is named after what it advertises instead: COREAPP_HOSTNAME, plus its first
+    advertised port unless that is the default 6250, since several nodes of one host advertise the
+    host's one address and differ by their ports (only one node of a host can publish 6250)."""
     default_hostname = re.fullmatch(r"[0-9a-f]{12}", env.hostname) is not None
-    hostname = (env.coreapp_hostname or env.hostname) if default_hostname else env.hostname
+    hostname = env.hostname
+    if default_hostname and env.coreapp_hostname:
+        first = env.coreapp_external_ports[0] if env.coreapp_external_ports else DEFAULT_CORE_PORTS[0]
+        suffix = "" if first == DEFAULT_CORE_PORTS[0] else f":{first}"
+        hostname = env.coreapp_hostname + suffix
     cid = env.container_id or container_id(fallback=env.hostname)
     kind = "master" if env.master_node else "coreapp"
     return NodeIdentity(hostname=hostname, container_id=cid, kind=kind, version=env.version)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from onprem.emulator.dbconnect import Connection, Cursor, Dialect
-from onprem.emulator.outage import Availability
+from onprem.emulator.outage import Availability, Reconnector
 from onprem.emulator.stats import DbRequestStats
 from onprem.emulator.versions import NEWEST_SCHEMA, NODE_VERSIONS_SINCE
 from onprem.errors import StateError
@@ -104,6 +104,7 @@ class Store:
         self._conn: Connection | None = None
         self.db_requests = DbRequestStats()
         self.availability = Availability()
+        self._reconnector: Reconnector[Connection] = Reconnector(connect)
 
     @property
     def engine(self) -> str:
@@ -111,6 +112,10 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            spare = self._reconnector.discard()
+            if spare is not None:
+                with contextlib.suppress(Exception):
+                    spare.close()
             if self._conn is not None:
                 conn, self._conn = self._conn, None
                 # Closing a dead connection can fail; there is nothing left to release then.
@@ -134,6 +139,11 @@ class Store:
         with self._lock:
             for attempt in (1, 2):
                 try:
+                    if self._conn is None and self.availability.down:
+                        # Down already: never wait on a connect, one is tried in the background.
+                        self._conn = self._reconnector.take()
+                        if self._conn is None:
+                            raise DatabaseUnreachable("database unreachable (reconnecting)")
                     if self._conn is None:
                         self._conn = self._connect()
                     cur = self._conn.cursor()

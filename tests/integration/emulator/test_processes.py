@@ -166,8 +166,12 @@ def test_multiconnect_roles_and_failover_across_processes(
     env = {**database.env(prefix), "WA_APP_MULTICONNECT": "1"}
     _, web = start_web(spawn, env, tmp_path)
     start_core(spawn, env, tmp_path, "master1", WA_MASTER_NODE="1", COREAPP_HOSTNAME="master1")
-    core1 = start_core(spawn, env, tmp_path, "wacore1", COREAPP_HOSTNAME="wacore1")
-    start_core(spawn, env, tmp_path, "wacore2", COREAPP_HOSTNAME="wacore2")
+    cores = {
+        f"wacore{i}:wacore{i}-cid": start_core(
+            spawn, env, tmp_path, f"wacore{i}", COREAPP_HOSTNAME=f"wacore{i}"
+        )
+        for i in (1, 2)
+    }
     wait_until(lambda: len(web.health()) == 3, what="three nodes")
     assert {k: v["gateway_status"] for k, v in web.health().items()} == {
         "master1:master1-cid": "unregistered",
@@ -177,17 +181,28 @@ def test_multiconnect_roles_and_failover_across_processes(
     store = shared_store(database, prefix, tmp_path)
     register(store)
     store.close()
-    assert web.health() == {
-        "master1:master1-cid": {"gateway_status": "connected", "role": "primary_master"},
-        "wacore1:wacore1-cid": {"gateway_status": "connected", "role": "coreapp"},
-        "wacore2:wacore2-cid": {"gateway_status": "disconnected", "role": "coreapp"},
-    }
-    assert core1.stop() == 0
-    assert {k: v["gateway_status"] for k, v in web.health().items()} == {
-        "master1:master1-cid": "connected",
-        "wacore1:wacore1-cid": "disconnected",
-        "wacore2:wacore2-cid": "connected",
-    }
+    owner = {"gateway_status": "connected", "role": "primary_coreapp", "shard": 0, "shards": 1}
+    standby = {"gateway_status": "disconnected", "role": "secondary_coreapp"}
+
+    def one_serving_one_standing_by() -> str | None:
+        health = web.health()
+        roles = sorted(info["role"] for node, info in health.items() if node in cores)
+        if health.get("master1:master1-cid") != {"gateway_status": "connected", "role": "primary_master"}:
+            return None
+        if roles != ["primary_coreapp", "secondary_coreapp"]:
+            return None
+        serving = next(node for node in cores if health[node]["role"] == "primary_coreapp")
+        other = next(node for node in cores if node != serving)
+        return serving if (health[serving], health[other]) == (owner, standby) else None
+
+    serving = wait_until(one_serving_one_standing_by, what="one coreapp serving, the other standing by")
+    other = next(node for node in cores if node != serving)
+    assert cores[serving].stop() == 0
+    # A coreapp stopping on purpose frees its shard: the master promotes the standby at its next check.
+    health = wait_until(
+        lambda: (h := web.health())[other] == owner and h, timeout=20, what="the standby promoted"
+    )
+    assert health[serving] == {**standby, "heartbeat": "stopped"}
 
 
 @pytest.mark.parametrize("engine", ["MYSQL", "PGSQL"])

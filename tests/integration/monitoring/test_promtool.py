@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import jinja2
 import pytest
 import yaml
 
+from tests.conftest import require
 from tests.integration.exporter.conftest import make_pki
 from tests.integration.monitoring.conftest import KIT, RULE_FILES, RULE_TESTS, render_template, run_promtool
 
@@ -120,3 +122,20 @@ def test_the_exporter_output_passes_promtool_check_metrics(
 
 def test_the_relay_output_passes_promtool_check_metrics(promtool: str, relay_output: str) -> None:
     assert_silent(run_promtool(promtool, "check", "metrics", stdin=relay_output))
+
+
+def test_the_kit_inhibit_rules_check_clean_in_an_alertmanager_config(tmp_path: Path) -> None:
+    amtool = shutil.which("amtool")
+    require(
+        amtool is not None, "amtool is not installed (make tools: apt-get install prometheus-alertmanager)"
+    )
+    assert amtool is not None
+    inhibit = yaml.safe_load((KIT / "alertmanager" / "inhibit-rules.yml").read_text())
+    config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}], **inhibit}
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [amtool, "check-config", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(inhibit['inhibit_rules'])} inhibit rules" in done.stdout, done.stdout

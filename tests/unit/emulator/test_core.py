@@ -32,10 +32,12 @@ def test_listeners_answer_http_and_bare_tcp_probes(store: Store, clock: FakeCloc
     ports, answer = asyncio.run(main())
     assert len(set(ports)) == 4
     assert answer.startswith(b"HTTP/1.1 200 OK")
-    assert answer.endswith(b'{"node": "wacore:0123456789ab", "role": "coreapp", "version": "v2.57.2"}')
+    assert answer.endswith(
+        b'{"node": "wacore:0123456789ab", "role": "coreapp", "version": "v2.57.2", "database": "ok"}'
+    )
 
 
-def test_run_heartbeats_then_marks_the_node_stopped(store: Store, clock: FakeClock) -> None:
+def test_run_heartbeats_and_close_marks_the_node_stopped(store: Store, clock: FakeClock) -> None:
     node = CoreNode(store, IDENTITY, clock=clock, interval=0.01)
 
     async def main() -> list[bool]:
@@ -45,6 +47,7 @@ def test_run_heartbeats_then_marks_the_node_stopped(store: Store, clock: FakeClo
         running = [(n.stopped, n.version) for n in store.nodes()]
         stop.set()
         await task
+        await node.close()
         return running + [(n.stopped, n.version) for n in store.nodes()]
 
     assert asyncio.run(main()) == [(False, "v2.57.2"), (True, "v2.57.2")]

@@ -60,6 +60,24 @@ def test_core_identity_uses_coreapp_hostname_and_master_flag() -> None:
     assert overridden.node_id == "wacore:feedfacecafe"
 
 
+def test_nodes_advertising_one_host_address_are_named_apart_by_their_port() -> None:
+    def node_id(ports: str, cid: str) -> str:
+        env = {"HOSTNAME": cid, "COREAPP_HOSTNAME": "10.0.0.7", "COREAPP_EXTERNAL_PORTS": ports}
+        return core_identity(parse_env({**env, "ONPREM_EMULATOR_CONTAINER_ID": cid})).node_id
+
+    assert node_id("6250,6251,6252,6253", "aaaaaaaaaaaa") == "10.0.0.7:aaaaaaaaaaaa"
+    assert node_id("6254,6255,6256,6257", "bbbbbbbbbbbb") == "10.0.0.7:6254:bbbbbbbbbbbb"
+
+
+def test_a_named_container_keeps_its_hostname_whatever_it_advertises() -> None:
+    env = {
+        "HOSTNAME": "wacore2",
+        "COREAPP_HOSTNAME": "10.0.0.7",
+        "COREAPP_EXTERNAL_PORTS": "6254,6255,6256,6257",
+    }
+    assert core_identity(parse_env(env)).hostname == "wacore2"
+
+
 def test_open_store_on_sqlite_seeds_the_default_admin(tmp_path: Path) -> None:
     env = parse_env({})
     store = open_store(env, place(env, data_dir=str(tmp_path), state=None), wait_seconds=1)

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from onprem.emulator.core import CoreNode, NodeIdentity
 from onprem.emulator.store import Store
-from onprem.emulator.testing import FakeClock, core_heartbeat, register
+from onprem.emulator.testing import FakeClock, assign_shard, core_heartbeat, hold_lease, register
 from tests.unit.emulator.conftest import API_KEY, NEW_PASSWORD, basic, bearer, rotate
 
 Client = TestClient[Any, Any]
@@ -95,6 +95,7 @@ def test_a_core_stopping_gracefully_is_down_at_once(run: Any, store: Store, cloc
         seen = [await gateway(client)]
         stop.set()
         await task
+        await node.close()
         seen.append(await gateway(client))
         return seen
 
@@ -105,6 +106,9 @@ def test_multiconnect_shape_is_keyed_by_node_with_roles(run: Any, store: Store, 
     master = core_heartbeat(store, "master1", kind="master", now=clock(), cid="aaaaaaaaaaaa")
     core1 = core_heartbeat(store, "wacore1", now=clock(), cid="bbbbbbbbbbbb")
     core2 = core_heartbeat(store, "wacore2", now=clock(), cid="cccccccccccc")
+    store.put_setting("shards", 1)
+    hold_lease(store, master, now=clock())
+    assign_shard(store, 0, core1, now=clock())
 
     async def scenario(client: Client) -> list[Any]:
         seen = [await gateway(client)]
@@ -113,15 +117,16 @@ def test_multiconnect_shape_is_keyed_by_node_with_roles(run: Any, store: Store, 
         return seen
 
     unregistered, registered = run(scenario, multiconnect=True)
+    owner = {"shard": 0, "shards": 1}
     assert unregistered == {
         master: {"gateway_status": "unregistered", "role": "primary_master"},
-        core1: {"gateway_status": "unregistered", "role": "coreapp"},
-        core2: {"gateway_status": "unregistered", "role": "coreapp"},
+        core1: {"gateway_status": "unregistered", "role": "primary_coreapp", **owner},
+        core2: {"gateway_status": "unregistered", "role": "secondary_coreapp"},
     }
     assert registered == {
         master: {"gateway_status": "connected", "role": "primary_master"},
-        core1: {"gateway_status": "connected", "role": "coreapp"},
-        core2: {"gateway_status": "disconnected", "role": "coreapp"},
+        core1: {"gateway_status": "connected", "role": "primary_coreapp", **owner},
+        core2: {"gateway_status": "disconnected", "role": "secondary_coreapp"},
     }
     assert master == "master1:aaaaaaaaaaaa"
 

@@ -180,7 +180,7 @@ def test_multiconnect_gateway_status_per_node_and_role(tmp_path: Path) -> None:
         for (name, labels), value in found.items()
         if name == "whatsapp_gateway_status" and dict(labels)["status"] == "connected" and value == 1.0
     }
-    assert set(connected) == {"primary_master", "coreapp"}
+    assert set(connected) == {"primary_master", "primary_coreapp"}
     nodes = {dict(labels)["node"] for name, labels in found if name == "whatsapp_gateway_status"}
     assert len(nodes) == 33
 

@@ -24,7 +24,7 @@ def test_single_instance_health_is_one_node() -> None:
     ]
 
 
-def test_multiconnect_health_keeps_node_and_role() -> None:
+def test_multiconnect_health_keeps_role_and_names_the_node_without_its_container_id() -> None:
     doc = {
         "health": {
             "master1:aa": {"gateway_status": "connected", "role": "primary_master"},
@@ -33,10 +33,75 @@ def test_multiconnect_health_keeps_node_and_role() -> None:
         }
     }
     assert parse_health(doc) == [
-        NodeHealth("master1:aa", "primary_master", "connected"),
-        NodeHealth("wacore1:bb", "coreapp", "disconnected"),
-        NodeHealth("odd:cc", "unknown", "unknown"),
+        NodeHealth("master1", "primary_master", "connected"),
+        NodeHealth("wacore1", "coreapp", "disconnected"),
+        NodeHealth("odd", "unknown", "unknown"),
     ]
+
+
+def test_of_two_containers_of_one_node_the_live_one_is_reported() -> None:
+    doc = {
+        "health": {
+            "wacore1:0old0old0old": {"gateway_status": "disconnected", "role": "primary_coreapp",
+                                     "heartbeat": "lost", "shard": 0, "shards": 1},
+            "wacore1:1new1new1new": {"gateway_status": "disconnected", "role": "secondary_coreapp"},
+        }
+    }  # fmt: skip
+    assert parse_health(doc) == [NodeHealth("wacore1", "secondary_coreapp", "disconnected")]
+
+
+def cluster_samples(health: dict[str, Any]) -> dict[str, float]:
+    builder = FamilyBuilder()
+    add_health(parse_health({"health": health}), builder)
+    found = {}
+    for line in text(builder).splitlines():
+        if line.startswith(("whatsapp_node_up", "whatsapp_coreapp_spares", "whatsapp_shard")):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+MASTER = {"gateway_status": "connected", "role": "primary_master"}
+
+
+def owner(shard: int, **extra: Any) -> dict[str, Any]:
+    return {"gateway_status": "connected", "role": "primary_coreapp", "shard": shard, "shards": 2, **extra}
+
+
+def test_a_healthy_cluster_has_every_node_up_a_spare_and_every_shard_served() -> None:
+    found = cluster_samples(
+        {
+            "master1:a": MASTER,
+            "wacore1:b": owner(0),
+            "wacore2:c": owner(1),
+            "wacore3:d": {"gateway_status": "disconnected", "role": "secondary_coreapp"},
+        }
+    )
+    assert found["whatsapp_coreapp_spares"] == 1.0
+    assert found["whatsapp_shards"] == 2.0
+    assert found['whatsapp_shard_served{shard="0"}'] == 1.0
+    assert found['whatsapp_shard_served{shard="1"}'] == 1.0
+    assert found['whatsapp_node_up{node="wacore3",role="secondary_coreapp"}'] == 1.0
+
+
+def test_a_lost_node_no_spare_and_an_unserved_shard_are_three_distinct_series() -> None:
+    found = cluster_samples(
+        {
+            "master1:a": MASTER,
+            "wacore1:b": owner(0),
+            "wacore2:c": owner(1, gateway_status="disconnected", heartbeat="lost"),
+        }
+    )
+    assert found['whatsapp_node_up{node="wacore2",role="primary_coreapp"}'] == 0.0
+    assert found['whatsapp_node_up{node="wacore1",role="primary_coreapp"}'] == 1.0
+    assert found["whatsapp_coreapp_spares"] == 0.0
+    assert found['whatsapp_shard_served{shard="0"}'] == 1.0
+    assert found['whatsapp_shard_served{shard="1"}'] == 0.0
+
+
+def test_a_shard_with_no_row_at_all_counts_as_unserved() -> None:
+    found = cluster_samples({"master1:a": MASTER, "wacore1:b": owner(0)})
+    assert found['whatsapp_shard_served{shard="1"}'] == 0.0
 
 
 @pytest.mark.parametrize("document", [None, "ok", {"health": "ok"}, {"health": {"x": 1}}, {"errors": []}])

@@ -76,7 +76,7 @@ def test_web_metrics_drop_the_repeated_web_prefix_and_keep_labels() -> None:
     assert found[key] == 1.5
 
 
-def test_per_node_documents_add_a_node_label() -> None:
+def test_per_node_documents_add_a_node_label_without_the_container_id() -> None:
     doc = {
         "stats": {
             "app": {
@@ -86,14 +86,26 @@ def test_per_node_documents_add_a_node_label() -> None:
         }
     }
     assert samples("app", doc) == {
-        ("whatsapp_pending_callbacks", (("node", "wacore1:abc"),)): 2.0,
-        ("whatsapp_pending_callbacks", (("node", "wacore2:def"),)): 3.0,
+        ("whatsapp_pending_callbacks", (("node", "wacore1"),)): 2.0,
+        ("whatsapp_pending_callbacks", (("node", "wacore2"),)): 3.0,
     }
+
+
+def test_a_recreated_container_continues_its_node_series_and_both_containers_add_up() -> None:
+    doc = {
+        "stats": {
+            "app": {
+                "wacore1:0old0old0old": {"messages_sent": entry("counter", 7)},
+                "wacore1:1new1new1new": {"messages_sent": entry("counter", 2)},
+            }
+        }
+    }
+    assert samples("app", doc) == {("whatsapp_app_messages_sent_total", (("node", "wacore1"),)): 9.0}
 
 
 def test_node_keyed_above_the_app_key_is_understood_too() -> None:
     doc = {"stats": {"wacore1:abc": {"app": {"pending_messages": entry("gauge", 1)}}}}
-    assert samples("app", doc) == {("whatsapp_pending_messages", (("node", "wacore1:abc"),)): 1.0}
+    assert samples("app", doc) == {("whatsapp_pending_messages", (("node", "wacore1"),)): 1.0}
 
 
 def test_malformed_points_are_skipped_not_fatal() -> None:
