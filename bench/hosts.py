@@ -89,7 +89,7 @@ def timed_fresh_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
 
 
 def api_of(work: Path, host: IsolatedHost) -> ApiClient:
-    state = work / ".onprem"
+    state = work / ".onprem" / NAME
     return ApiClient(
         f"https://{host.ip}:{WEB_PORT}",
         ca_file=state / "ca.pem",

@@ -64,7 +64,7 @@ def test_losing_a_coreapp_host_fails_its_shard_over_to_the_spare_and_the_api_kee
             shards = onprem(tmp_path, "shards", "set", "2", "--cert", "vname.cert")
             assert shards.returncode == 0, shards.stderr
 
-            state = tmp_path / ".onprem"
+            state = tmp_path / ".onprem" / NAME
             api = ApiClient(
                 f"https://{hosts[0].ip}:{web_port}",
                 ca_file=state / "ca.pem",
