@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from bench.foundation import ONPREM
@@ -25,15 +26,14 @@ from bench.foundation import ONPREM
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from onprem.api.auth import Credentials  # noqa: E402
-from onprem.api.client import ApiClient  # noqa: E402
 from tests.integration.ops.conftest import vname_cert  # noqa: E402
 from tests.integration.remote.failover import (  # noqa: E402
+    deployed_api,
+    lose_a_coreapp_host,
     measure_failover,
     recipient_in,
-    wait_for_owners,
 )
-from tests.integration.remote.hosts_lab import hosts_lab, lose  # noqa: E402
+from tests.integration.remote.hosts_lab import hosts_lab  # noqa: E402
 from tests.integration.remote.isolated_host import IsolatedHost  # noqa: E402
 
 NAME = "bench-hosts"
@@ -45,11 +45,11 @@ THREE = [["web", "db", "masters", "relay", "exporter", "coreapps"], ["masters", 
 
 
 def config(work: Path, hosts: list[IsolatedHost], roles: list[list[str]] | None) -> None:
-    """Three hosts with `roles`, or the first host alone (`roles` None); the web API at its address."""
+    """Three hosts with `roles`, or the first host alone (`roles` None)."""
     lines = [
         f"deployment:\n  name: {NAME}\n  timeout_seconds: 300\n",
         'client:\n  mode: multiconnect\n  shards: 2\n  version: "2.53.2"\n',
-        f"network:\n  bind_address: {hosts[0].ip}\n  web_port: {WEB_PORT}\n  relay_port: 19543\n",
+        f"network:\n  web_port: {WEB_PORT}\n  relay_port: 19543\n",
         "  exporter_port: 19508\n  prometheus_port: 19591\n",
         "hosts:\n",
     ]
@@ -88,16 +88,6 @@ def timed_fresh_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
     return took, [accepted(log) - was for log, was in zip(logs, before, strict=True)]
 
 
-def api_of(work: Path, host: IsolatedHost) -> ApiClient:
-    state = work / ".onprem" / NAME
-    return ApiClient(
-        f"https://{host.ip}:{WEB_PORT}",
-        ca_file=state / "ca.pem",
-        api_key=(state / "secrets" / "WA_API_KEY").read_text(),
-        credentials=Credentials("admin", (state / "secrets" / "WA_ADMIN_PASSWORD").read_text()),
-    )
-
-
 def register(work: Path) -> None:
     (work / "vname.cert").write_text(vname_cert("Acme Support") + "\n")
     onprem(work, "register", "1", "6315550000", "--cert", "vname.cert")
@@ -119,18 +109,11 @@ def longest_gap(samples: list[tuple[float, bool]]) -> float:
 def failures(work: Path, hosts: list[IsolatedHost]) -> dict[str, float]:
     """The rolling upgrade and the host loss on the deployed three-host stack."""
     register(work)
-    api = api_of(work, hosts[0])
-    both = [recipient_in(0, 2), recipient_in(1, 2)]
-    rolling = measure_failover(api, both, lambda: onprem(work, "upgrade", "--version", "2.57.2"), timeout=0)
-    owners = wait_for_owners(api, 2)
-    api.patch_application_settings({"unhealthy_interval": UNHEALTHY_INTERVAL})
-    victim, shard = next(
-        (index, s)
-        for index in (2, 1)
-        for s, nodes in owners.items()
-        if nodes[0].startswith(f"wacore{index + 1}:")
-    )
-    loss = measure_failover(api, [recipient_in(shard, 2)], lambda: lose(hosts[victim]))
+    with deployed_api(work) as api:
+        both = [recipient_in(0, 2), recipient_in(1, 2)]
+        upgrade = partial(onprem, work, "upgrade", "--version", "2.57.2")
+        rolling = measure_failover(api, both, upgrade, timeout=0)
+        _victim, _shard, loss = lose_a_coreapp_host(api, hosts, UNHEALTHY_INTERVAL)
     return {
         "rolling_sends": len(rolling.sends),
         "rolling_failed_sends": rolling.failed_sends,

@@ -5,13 +5,28 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from onprem.api.client import ApiClient
+from onprem.config import load_settings
+from onprem.deployment import Deployment
 from onprem.emulator.ha import shard_of
 from onprem.errors import ApiError
+from tests.integration.remote.hosts_lab import lose
+from tests.integration.remote.isolated_host import IsolatedHost
+
+
+@contextmanager
+def deployed_api(workdir: Path) -> Iterator[ApiClient]:
+    """The API of the deployment of `workdir/onprem.yaml` as onprem reaches it (over SSH, through the
+    tunnel to the web host), as admin."""
+    loaded = load_settings(workdir / "onprem.yaml", environ={}, cwd=workdir)
+    with Deployment.open(loaded, environ={}) as deployment:
+        yield deployment.api()
 
 
 def owners(health: Mapping[str, Any]) -> dict[int, list[str]]:
@@ -27,7 +42,8 @@ def owners(health: Mapping[str, Any]) -> dict[int, list[str]]:
 
 def recipient_in(shard: int, shards: int) -> str:
     """A phone number (digits) whose messages go to `shard`."""
-    return next(f"1631555{n:04d}" for n in range(10000) if shard_of(f"1631555{n:04d}", shards) == shard)
+    # From 1000: 16315550000 is the number the tests register (a message to it is refused).
+    return next(f"1631555{n:04d}" for n in range(1000, 10000) if shard_of(f"1631555{n:04d}", shards) == shard)
 
 
 def wait_for_owners(api: ApiClient, shards: int, timeout: float = 60) -> dict[int, list[str]]:
@@ -48,6 +64,9 @@ class Failover:
     sends: list[tuple[float, bool]] = field(default_factory=list)
     samples: list[dict[int, list[str]]] = field(default_factory=list)
     unanswered: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """How many sends failed with each error (its first line)."""
+    last_health: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_sends(self) -> int:
@@ -78,7 +97,8 @@ def measure_failover(
     def watch() -> None:
         while not stop.is_set():
             try:
-                seen.samples.append(owners(api.health(timeout=2)))
+                seen.last_health = api.health(timeout=2)
+                seen.samples.append(owners(seen.last_health))
             except ApiError:
                 seen.unanswered += 1
             time.sleep(0.25)
@@ -90,8 +110,10 @@ def measure_failover(
             try:
                 api.send_text(f"+{to[turn % len(to)]}", "steady")
                 seen.sends.append((time.monotonic(), True))
-            except ApiError:
+            except ApiError as exc:
                 seen.sends.append((time.monotonic(), False))
+                first = str(exc).splitlines()[0][:200]
+                seen.errors[first] = seen.errors.get(first, 0) + 1
             time.sleep(0.1)
 
     threads = [threading.Thread(target=watch, daemon=True), threading.Thread(target=send, daemon=True)]
@@ -109,3 +131,21 @@ def measure_failover(
         for thread in threads:
             thread.join(timeout=5)
     return seen
+
+
+def lose_a_coreapp_host(
+    api: ApiClient, hosts: Sequence[IsolatedHost], unhealthy_interval: float
+) -> tuple[int, int, Failover]:
+    """With one Coreapp per host (wacoreN on host N) and the web app on the first host: set the client's
+    `unhealthy_interval`, pick a host other than the first whose Coreapp owns a shard, and lose it under
+    a steady sender to that shard. Returns (the host's index, the shard, what was seen)."""
+    api.patch_application_settings({"unhealthy_interval": unhealthy_interval})
+    before = wait_for_owners(api, 2)
+    assert sorted(before) == [0, 1], before
+    victim, shard = next(
+        (index, s)
+        for index in range(len(hosts) - 1, 0, -1)
+        for s, nodes in before.items()
+        if nodes[0].startswith(f"wacore{index + 1}:")
+    )
+    return victim, shard, measure_failover(api, [recipient_in(shard, 2)], lambda: lose(hosts[victim]))

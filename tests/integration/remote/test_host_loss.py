@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from onprem.api.auth import Credentials
-from onprem.api.client import ApiClient
 from tests.integration.conftest import free_ports
 from tests.integration.ops.conftest import vname_cert
-from tests.integration.remote.failover import measure_failover, recipient_in, wait_for_owners
-from tests.integration.remote.hosts_lab import hosts_lab, lose
+from tests.integration.remote.failover import deployed_api, lose_a_coreapp_host
+from tests.integration.remote.hosts_lab import hosts_lab
 from tests.integration.remote.isolated_host import IsolatedHost
 from tests.integration.remote.test_ssh_deploy import onprem
 
@@ -39,10 +37,9 @@ def config(tmp_path: Path, hosts: list[IsolatedHost], web_port: int) -> None:
             f"    known_hosts_file: {host.known_hosts}\n    remote_dir: {tmp_path / f'remote{index + 1}'}\n"
             f"    advertise_address: {host.ip}\n    roles: [{', '.join(roles)}]\n"
         )
-    # The web API is published at the first host's own address so this test reaches it directly.
     lines.append(
-        f"network:\n  bind_address: {hosts[0].ip}\n  web_port: {web_port}\n  relay_port: {relay}\n"
-        f"  exporter_port: {exporter}\n  prometheus_port: {prom}\n"
+        f"network:\n  web_port: {web_port}\n  relay_port: {relay}\n  exporter_port: {exporter}\n"
+        f"  prometheus_port: {prom}\n"
     )
     (tmp_path / "onprem.yaml").write_text("".join(lines))
 
@@ -64,31 +61,17 @@ def test_losing_a_coreapp_host_fails_its_shard_over_to_the_spare_and_the_api_kee
             shards = onprem(tmp_path, "shards", "set", "2", "--cert", "vname.cert")
             assert shards.returncode == 0, shards.stderr
 
-            state = tmp_path / ".onprem" / NAME
-            api = ApiClient(
-                f"https://{hosts[0].ip}:{web_port}",
-                ca_file=state / "ca.pem",
-                api_key=(state / "secrets" / "WA_API_KEY").read_text(),
-                credentials=Credentials("admin", (state / "secrets" / "WA_ADMIN_PASSWORD").read_text()),
-            )
-            api.patch_application_settings({"unhealthy_interval": UNHEALTHY_INTERVAL})
-            before = wait_for_owners(api, 2)
-            assert sorted(before) == [0, 1], before
-            # Lose the host of a shard owner other than the first host (which holds the web app).
-            victim, shard = next(
-                (index, s)
-                for index in (2, 1)
-                for s, nodes in before.items()
-                if nodes[0].startswith(f"wacore{index + 1}:")
-            )
-            seen = measure_failover(api, [recipient_in(shard, 2)], lambda: lose(hosts[victim]))
+            with deployed_api(tmp_path) as api:
+                victim, shard, seen = lose_a_coreapp_host(api, hosts, UNHEALTHY_INTERVAL)
             resumed = seen.resumed_after()
             print(
                 f"\nhost loss: shard {shard} served again {resumed or 0:.1f} s after wa{victim + 1} was lost "
                 f"(unhealthy_interval {UNHEALTHY_INTERVAL} s); {seen.failed_sends} sends failed of "
                 f"{len(seen.sends)}; /v1/health unanswered {seen.unanswered} times of {len(seen.samples)}"
             )
-            assert resumed is not None, f"sends to shard {shard} did not resume"
+            assert resumed is not None, (
+                f"sends to shard {shard} did not resume: {seen.errors}; last health {seen.last_health}"
+            )
             assert seen.unanswered == 0, "the API stopped answering"
             assert not seen.double_owners(), "a shard had two owners"
             status = json.loads(onprem(tmp_path, "status", "--json").stdout)
