@@ -5,10 +5,8 @@ Prometheus's alerts and the engine's view of each container."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import free_ports
+from tests.integration.ops.conftest import Stack as OpsStack
 from tests.integration.ops.conftest import vname_cert
 
 NUMBER = ("1", "6315550000")
@@ -42,36 +41,12 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, every:
 
 
 @dataclass
-class Stack:
-    """One deployment driven through the real CLI, with direct HTTP access to what it publishes."""
+class Stack(OpsStack):
+    """One deployment driven through the real CLI (see tests/integration/ops), with direct HTTP access to
+    what it publishes."""
 
-    workdir: Path
-    name: str
-    web_port: int
-    exporter_port: int
-    prometheus_port: int
-
-    def run(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ONPREM_")}
-        return subprocess.run(
-            [sys.executable, "-m", "onprem.cli", *args],
-            cwd=self.workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def ok(self, *args: str) -> dict[str, Any]:
-        done = self.run(*args, "--json")
-        assert done.returncode == 0, f"onprem {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
-        document: dict[str, Any] = json.loads(done.stdout)
-        return document
-
-    @property
-    def state(self) -> Path:
-        return self.workdir / ".onprem" / self.name
+    exporter_port: int = 0
+    prometheus_port: int = 0
 
     def secret(self, name: str) -> str:
         return (self.state / "secrets" / name).read_text().strip()
@@ -124,9 +99,7 @@ class Stack:
         """Register and verify the number (its code is in the web container's log)."""
         (self.workdir / "vname.cert").write_text(vname_cert("Acme Support") + "\n")
         assert self.ok("register", *NUMBER, "--cert", "vname.cert")["status"] == "code sent"
-        logs = self.run("logs", "waweb", "--tail", "400").stdout
-        code = logs.rsplit("registration code ", 1)[1][:6]
-        assert self.ok("verify", code)["status"] == "verified"
+        assert self.ok("verify", self.last_registration_code())["status"] == "verified"
 
 
 def deploy_stack(tmp_path: Path, name: str, extra: str) -> Iterator[Stack]:
