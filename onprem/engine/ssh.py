@@ -62,7 +62,10 @@ class SshEngine:
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
                 busy = True
-            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+            # The exit status can arrive while output is still on its way: only the end of the output
+            # stream (EOF, which sshd sends after the last data) says everything was read.
+            drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+            if channel.eof_received and channel.exit_status_ready() and drained:
                 break
             if time.monotonic() > deadline:
                 channel.close()
