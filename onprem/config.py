@@ -28,7 +28,7 @@ from onprem.config_source import (
 )
 from onprem.errors import ConfigError
 from onprem.exporter.settings import ExporterSettings
-from onprem.hosts import HostSettings, Role, role_problems
+from onprem.hosts import HostSettings, Role, SwarmSettings, role_problems, swarm_limits, swarm_role_problems
 from onprem.relay.settings import RelaySettings
 
 DEFAULT_CONFIG_NAME = "onprem.yaml"
@@ -52,6 +52,8 @@ class DeploymentSettings(Model):
     """Where secrets, the rendered bundle and deploy records live (relative to the config file)."""
     timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
     keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
+    target: Literal["compose", "swarm"] = "compose"
+    """`compose`: one compose project per host; `swarm`: one stack on a Docker Swarm (see `swarm:`)."""
     """How many releases the state directory keeps (the running one and the one before always stay)."""
     """How long `deploy` waits for every service to be healthy and the API to answer."""
 
@@ -273,6 +275,7 @@ class Settings(Model):
     monitoring: MonitoringSettings = MonitoringSettings()
     secrets: SecretsSettings = SecretsSettings()
     bootstrap: BootstrapSettings = BootstrapSettings()
+    swarm: SwarmSettings = SwarmSettings()
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
@@ -331,7 +334,15 @@ def _host_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], str]
         enabled.append("exporter")
     if settings.monitoring.enabled:
         enabled.append("monitoring")
-    return role_problems(settings.hosts, multiconnect=settings.client.mode == "multiconnect", enabled=enabled)
+    multiconnect = settings.client.mode == "multiconnect"
+    if settings.deployment.target == "swarm":
+        return [
+            *swarm_limits(monitoring=settings.monitoring.enabled, relay_replicas=settings.relay.replicas),
+            *swarm_role_problems(settings.hosts, settings.swarm, multiconnect=multiconnect, enabled=enabled),
+        ]
+    if "swarm" in settings.model_fields_set:
+        return [(("swarm",), "applies only with deployment.target: swarm; set that, or remove swarm:")]
+    return role_problems(settings.hosts, multiconnect=multiconnect, enabled=enabled)
 
 
 def parse_settings(data: Mapping[str, Any], origins: Origins, default_origin: str) -> Settings:

@@ -22,9 +22,10 @@ from onprem.bundle import BundleDiff, read_manifest, write_bundle
 from onprem.config import LoadedConfig, Settings
 from onprem.engine.base import ExecEngine
 from onprem.engine.hosts import HostsEngine
+from onprem.engine.swarm import NodeEngine, SwarmEngine
 from onprem.errors import StateError
-from onprem.hosts import HostSettings
-from onprem.render import host_bundle, host_placements
+from onprem.hosts import HostSettings, node_labels, swarm_manager
+from onprem.render import bundle_hosts, host_bundle, host_placements
 from onprem.secrets import SecretStore
 from onprem.state import StateDir
 from onprem.topology import core_nodes, primary_host
@@ -73,15 +74,18 @@ def url_for(host: str, port: int) -> str:
 def bundle_dirs(state: StateDir, settings: Settings) -> dict[str, Path]:
     """Where each host's bundle is rendered: `bundle/` for one host, `bundle-<host>/` for several (so
     that `../secrets` is the state's secrets either way)."""
-    if len(settings.hosts) == 1:
-        return {settings.hosts[0].name: state.bundle}
-    return {host.name: state.root / f"bundle-{host.name}" for host in settings.hosts}
+    hosts = bundle_hosts(settings)
+    if len(hosts) == 1:
+        return {hosts[0].name: state.bundle}
+    return {host.name: state.root / f"bundle-{host.name}" for host in hosts}
 
 
 def engine_for(loaded: LoadedConfig) -> ExecEngine:
     """The engine of the deployment: its one host's (local, or over SSH), or several hosts' behind one
     `HostsEngine`. Connections open lazily."""
     settings = loaded.settings
+    if settings.deployment.target == "swarm":
+        return swarm_engine(settings)
     if len(settings.hosts) == 1:
         return _engine(settings.hosts[0])
     service_hosts = {s: place.name for place in host_placements(settings) for s in place.services}
@@ -93,7 +97,22 @@ def engine_for(loaded: LoadedConfig) -> ExecEngine:
     )
 
 
-def _engine(host: HostSettings) -> ExecEngine:
+def swarm_engine(settings: Settings) -> SwarmEngine:
+    """The Swarm of `target: swarm`: every host a node (reached like a compose host), labelled by its
+    roles; the stack deployed from the manager, the web API reached on the host with the role web."""
+    hosts = settings.hosts
+    only = len(hosts) == 1
+    web = hosts[0] if only else next(h for h in hosts if "web" in h.roles)
+    return SwarmEngine(
+        {host.name: _engine(host) for host in hosts},
+        manager=swarm_manager(hosts, settings.swarm).name,
+        web_host=web.name,
+        labels={host.name: node_labels(host, only_host=only) for host in hosts},
+        convergence_timeout=settings.swarm.convergence_timeout_seconds,
+    )
+
+
+def _engine(host: HostSettings) -> NodeEngine:
     # Imported here: the Docker SDK and Fabric are slow to import and only engine commands need them.
     if host.address == "local":
         from onprem.engine.local import LocalEngine
@@ -215,7 +234,8 @@ class Deployment:
 
     @property
     def several(self) -> bool:
-        return len(self.settings.hosts) > 1
+        """Whether there are several bundles (several hosts on target compose)."""
+        return len(bundle_hosts(self.settings)) > 1
 
     def write_bundles(self, files: Mapping[str, str]) -> BundleDiff:
         """Bring each host's bundle directory to its part of `files` (as `render` made them); the

@@ -19,7 +19,9 @@ import yaml
 from onprem import __version__
 from onprem.bundle import COMPOSE_FILE
 from onprem.config import Settings
+from onprem.hosts import HostSettings, swarm_manager
 from onprem.relay.settings import RelaySettings
+from onprem.stack import StackOptions, stack_text
 from onprem.topology import (
     DEFAULT_DB_PORTS,
     CoreNode,
@@ -283,6 +285,12 @@ def render(
     Raises jinja2.UndefinedError if a template uses a variable the context lacks (a programming error).
     """
     env = _environment(templates_dir)
+    if settings.deployment.target == "swarm":
+        flat = one_host(settings)
+        one = _render_host(flat, env, kit, identity, host_placements(flat)[0])
+        options = StackOptions(settings.deployment.name, settings.swarm.encrypted_network)
+        one[COMPOSE_FILE] = stack_text(one[COMPOSE_FILE], one, options)
+        return one
     hosts = host_placements(settings)
     if len(hosts) == 1:
         return _render_host(settings, env, kit, identity, hosts[0])
@@ -293,9 +301,23 @@ def render(
     return files
 
 
+def one_host(settings: Settings) -> Settings:
+    """For `target: swarm`: the settings with the manager as the only host, so that the templates render
+    every service in one file that Swarm then places by node labels (pure)."""
+    manager = swarm_manager(settings.hosts, settings.swarm)
+    return settings.model_copy(update={"hosts": [HostSettings(name=manager.name, address=manager.address)]})
+
+
+def bundle_hosts(settings: Settings) -> list[HostSettings]:
+    """The hosts that get a bundle: every host, or the Swarm manager alone (pure)."""
+    if settings.deployment.target == "swarm":
+        return [swarm_manager(settings.hosts, settings.swarm)]
+    return list(settings.hosts)
+
+
 def host_bundle(settings: Settings, files: Mapping[str, str], host: str) -> dict[str, str]:
     """The files of one host's bundle, out of what `render` made (pure)."""
-    if len(settings.hosts) == 1:
+    if len(bundle_hosts(settings)) == 1:
         return dict(files)
     prefix = f"{host}/"
     return {path.removeprefix(prefix): text for path, text in files.items() if path.startswith(prefix)}

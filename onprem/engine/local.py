@@ -58,6 +58,23 @@ class LocalEngine:
                 "Docker Compose v2 is missing (`docker compose version` failed); run `make engine`"
             )
 
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes | Iterable[bytes] | None = None, timeout: float = 900
+    ) -> tuple[int, bytes, bytes]:
+        """Run a command on this machine (no shell): (exit code, stdout, stderr). Raises EngineError
+        when it cannot start or outlives `timeout`."""
+        data = stdin if isinstance(stdin, bytes) or stdin is None else b"".join(stdin)
+        feed: dict[str, Any] = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
+        try:
+            done: Any = self._run(list(argv), capture_output=True, check=False, timeout=timeout, **feed)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EngineError(f"{argv[0]} failed: {exc}") from None
+        return int(done.returncode), bytes(done.stdout or b""), bytes(done.stderr or b"")
+
+    def stage(self, bundle_dir: Path, project: str) -> str:
+        """The bundle directory as this machine sees it (nothing to copy)."""
+        return str(bundle_dir)
+
     def images_to_copy(self, names: Sequence[str]) -> list[str]:
         return []  # the images are already on this engine, or compose pulls them
 

@@ -74,6 +74,17 @@ class SshEngine:
                 time.sleep(POLL_SECONDS)
         return channel.recv_exit_status(), bytes(out), bytes(err)
 
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes | Iterable[bytes] | None = None, timeout: float = 900
+    ) -> tuple[int, bytes, bytes]:
+        """Run a command on the host (no shell): (exit code, stdout, stderr). Raises EngineError when
+        the host cannot be reached or the command outlives `timeout`."""
+        return self._run(argv, stdin=stdin, timeout=timeout)
+
+    def stage(self, bundle_dir: Path, project: str) -> str:
+        """Copy the bundle and its secrets to the host; the bundle directory there. Raises EngineError."""
+        return str(self.sync(bundle_dir, project))
+
     def _checked(self, argv: Sequence[str], *, stdin: bytes | Iterable[bytes] | None = None) -> bytes:
         code, out, err = self._run(argv, stdin=stdin)
         if code != 0:

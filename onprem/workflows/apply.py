@@ -21,7 +21,7 @@ from onprem.engine.compose import up_args
 from onprem.engine.hosts import HostsEngine
 from onprem.engine.images import stack_images
 from onprem.errors import EngineError, GateError
-from onprem.render import host_bundle
+from onprem.render import bundle_hosts, host_bundle
 from onprem.workflows.gate import LOG_LINES, GateResult, first_problem, gate
 from onprem.workflows.preflight import ImageCheck
 
@@ -112,7 +112,7 @@ def composes(deployment: Deployment, files: Mapping[str, str]) -> dict[str, str]
     """Each host's compose file among rendered `files` (pure)."""
     return {
         host.name: host_bundle(deployment.settings, files, host.name)[COMPOSE_FILE]
-        for host in deployment.settings.hosts
+        for host in bundle_hosts(deployment.settings)
     }
 
 

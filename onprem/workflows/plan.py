@@ -169,6 +169,12 @@ def plan(deployment: Deployment, *, bundle: CarriedBundle | None = None) -> Plan
     loaded = deployment.loaded
     settings = deployment.settings
     check_config(loaded)
+    if settings.deployment.target == "swarm":
+        raise ConfigError(
+            f"{loaded.where('deployment', 'target')}: deployment.target: swarm: `onprem plan` compares "
+            "compose's per-container configuration, which Swarm services do not carry; it is not "
+            "available for Swarm yet (`onprem render` shows the stack file a deploy would apply)"
+        )
     problems: list[str] = []
     notes: list[str] = []
     found = deployment.state.identity()
