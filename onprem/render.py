@@ -29,6 +29,7 @@ from onprem.topology import (
     advertised,
     core_nodes,
     db_port,
+    node_hosts,
     placements,
     primary_host,
     several,
@@ -288,7 +289,12 @@ def render(
     if settings.deployment.target == "swarm":
         flat = one_host(settings)
         one = _render_host(flat, env, kit, identity, host_placements(flat)[0])
-        options = StackOptions(settings.deployment.name, settings.swarm.encrypted_network)
+        options = StackOptions(
+            settings.deployment.name,
+            settings.swarm.encrypted_network,
+            emulated=settings.client.emulated,
+            pinned=node_hosts(settings),
+        )
         one[COMPOSE_FILE] = stack_text(one[COMPOSE_FILE], one, options)
         return one
     hosts = host_placements(settings)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -41,6 +41,10 @@ class StackOptions:
 
     project: str
     encrypted_network: bool = False
+    emulated: bool = True
+    """The client's images are the emulator's (whose launch script takes a listen address)."""
+    pinned: Mapping[str, str] = field(default_factory=dict)
+    """The host (node label `org.onprem.host`) each Master and Coreapp runs on."""
 
 
 def service_role(service: str) -> Role:
@@ -80,14 +84,16 @@ def host_port(spec: str) -> dict[str, Any]:
     }
 
 
-def _deploy(service: str, publishes: bool) -> dict[str, Any]:
+def _deploy(service: str, publishes: bool, host: str | None) -> dict[str, Any]:
     order = update_order(service, publishes=publishes)
     role = service_role(service)
     placement: dict[str, Any] = {"constraints": [f"node.labels.{ROLE_LABEL_PREFIX}{role} == true"]}
-    if role in ("masters", "coreapps"):
-        # Separate services, one task each: spread over the role's nodes, one per node where possible.
-        placement["preferences"] = [{"spread": f"node.labels.{HOST_LABEL}"}]
-        placement["max_replicas_per_node"] = 1
+    if host is not None:
+        # Masters and Coreapps are separate one-task services, which Swarm does not spread among
+        # themselves (measured: three Coreapps on one of two nodes). Each is pinned to the host the
+        # compose layout gives it (round robin over the role's hosts): one per node where possible, and
+        # never a second copy of a shard owner started elsewhere while a cut-off node still runs it.
+        placement["constraints"].append(f"node.labels.{HOST_LABEL} == {host}")
     return {
         "mode": "replicated",
         "replicas": 1,
@@ -104,12 +110,35 @@ def _deploy(service: str, publishes: bool) -> dict[str, Any]:
     }
 
 
-def _service(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+LAUNCH_SCRIPT = "launch_within_docker.sh"
+CONTAINER_LISTEN = "container:"
+"""The sidecars' listen host meaning "this container's addresses": those its name resolves to."""
+
+
+def wildcard_listen(command: Sequence[Any], *, emulated: bool) -> list[str]:
+    """A published service's command listening on every address of its own network namespace (pure).
+
+    A Swarm task's host-mode port arrives on its docker_gwbridge address, which its name does not
+    resolve to: `container:PORT` would leave it unreachable. Inside the task's namespace the wildcard is
+    exactly its own addresses (overlay, gateway bridge, loopback). The emulator's launch script takes
+    `--host` after its own (the last one counts); Meta's images listen everywhere already."""
+    out = [
+        str(a).replace(CONTAINER_LISTEN, "0.0.0.0:", 1) if str(a).startswith(CONTAINER_LISTEN) else str(a)
+        for a in command
+    ]
+    if emulated and out and out[-1].endswith(LAUNCH_SCRIPT):
+        out += ["--host", "0.0.0.0"]  # noqa: S104 - inside the task's own network namespace
+    return out
+
+
+def _service(name: str, spec: Mapping[str, Any], options: StackOptions) -> dict[str, Any]:
     out = {k: v for k, v in spec.items() if k not in IGNORED_BY_SWARM and k != "deploy"}
     ports = [host_port(str(p)) for p in spec.get("ports") or []]
     if ports:
         out["ports"] = ports
-    out["deploy"] = _deploy(name, bool(ports))
+        if "command" in out:
+            out["command"] = wildcard_listen(out["command"], emulated=options.emulated)
+    out["deploy"] = _deploy(name, bool(ports), options.pinned.get(name))
     return out
 
 
@@ -145,7 +174,7 @@ def stack_document(
     """The stack of a rendered single-host compose document (pure): services of inactive profiles
     left out, Swarm's keys in place of the ones it ignores. `files` are the bundle's (config contents)."""
     services = {
-        name: _service(name, spec)
+        name: _service(name, spec, options)
         for name, spec in (compose.get("services") or {}).items()
         if not spec.get("profiles") or set(spec["profiles"]) & set(active)
     }
