@@ -12,6 +12,7 @@ SUITES = {
     "exporter": "bench.exporter",  # scrape latency p50/p99, single and 33 nodes; exporter RSS
     "changes": "bench.changes",  # plan / no-op deploy, rollback / fresh deploy, upgrade downtime
     "hosts": "bench.hosts",  # SSH connections per host, three hosts / one host
+    "swarm": "bench.swarm",  # Swarm deploy / compose deploy of the same single-host stack
 }
 
 

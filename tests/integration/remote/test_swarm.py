@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import free_ports
 from tests.integration.remote.isolated_host import IsolatedHost
 from tests.integration.remote.swarm_lab import swarm_lab
@@ -56,6 +58,7 @@ def running_services(host: IsolatedHost) -> set[str]:
     return {name.removeprefix(f"{NAME}_") for name in out if name}
 
 
+@pytest.mark.timeout(1500)  # a first deploy copies every image to three nodes
 def test_a_three_node_swarm_runs_the_multiconnect_stack_where_the_labels_say_and_passes_the_gate(
     tmp_path: Path, stack_images: None
 ) -> None:
