@@ -332,6 +332,15 @@ class SwarmEngine:
         host, cid = self._where(project, service)
         self._checked(host, ["docker", "cp", "-", f"{cid}:{directory}"], stdin=tar)
 
+    def remove_container(self, project: str, service: str, name: str) -> None:
+        """Not on a Swarm: its tasks' containers are Swarm's (a removed one is started again at once).
+
+        Raises EngineError."""
+        raise EngineError(
+            f"cannot remove container {name} of {service}: on a Swarm its tasks' containers are Swarm's "
+            "(target: swarm replaces them with `docker service update`)"
+        )
+
     def volumes(self, project: str) -> list[VolumeState]:
         def found(host: str, _node: NodeEngine) -> list[VolumeState]:
             argv = ["docker", "volume", "ls", "-q", "--filter", f"label={STACK_LABEL}={project}"]

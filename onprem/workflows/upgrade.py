@@ -60,6 +60,12 @@ def upgrade(deployment: Deployment, version: str, *, archive: Path | None = None
     """Upgrade the running client to `version`. Raises ConfigError (nothing changed) for a version that
     is not newer, a missing image; EngineError with the one-shot's output when the database
     upgrade fails (the previous release is back); GateError when the new release is unhealthy."""
+    if deployment.settings.deployment.target == "swarm":
+        raise ConfigError(
+            f"{deployment.loaded.where('deployment', 'target')}: deployment.target: swarm: `onprem upgrade` "
+            "(a one-shot database upgrade container, then nodes replaced one by one) is not available for "
+            "Swarm yet; nothing was changed"
+        )
     store = ReleaseStore(deployment.state)
     current = store.current_release()
     if current is None:
