@@ -10,7 +10,9 @@ recreate), `down` is `stack rm` (volumes kept unless asked), `restart` is `servi
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -318,9 +320,6 @@ class SwarmEngine:
         return out
 
     def read_file(self, project: str, service: str, path: str) -> bytes:
-        import io
-        import tarfile
-
         with tarfile.open(fileobj=io.BytesIO(self.read_tree(project, service, path))) as archive:
             member = next((m for m in archive.getmembers() if m.isfile()), None)
             handle = archive.extractfile(member) if member is not None else None

@@ -74,7 +74,7 @@ def test_a_three_node_swarm_runs_the_multiconnect_stack_where_the_labels_say_and
             print(f"services by node: {[sorted(p) for p in placed]}")
             # Masters round robin over the hosts with the role, Coreapps likewise (as with compose).
             assert placed == [
-                {"db", "waweb", "relay", "exporter", "master1"},
+                {"db", "waweb", "wafront", "relay", "exporter", "master1"},
                 {"master2", "wacore1", "wacore3"},
                 {"wacore2"},
             ]
