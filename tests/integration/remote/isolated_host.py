@@ -64,14 +64,24 @@ def isolated_host(workdir: Path) -> Iterator[IsolatedHost]:
     for tool in ("ip", "nsenter", "dockerd", "ssh-keygen"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
     require(SSHD.exists(), "sshd is not installed (make tools installs openssh-server)")
-    n = random.randrange(1, 250)
+    # A number no other run on this machine uses (its namespace or data root would be ours to delete).
+    free = [
+        i
+        for i in range(1, 250)
+        if not Path(f"/var/run/netns/onprem-it-{i}").exists()
+        and not Path(f"/var/lib/onprem-it-host-{i}").exists()
+    ]
+    require(bool(free), "no free isolated-host number (1-249): remove stale onprem-it-* namespaces")
+    n = random.choice(free)
     netns, outside, inside = f"onprem-it-{n}", f"onit{n}a", f"onit{n}b"
     address = f"10.251.{n}.2"
     root = Path(f"/var/lib/onprem-it-host-{n}")  # overlay2 needs a real filesystem, not tmpfs
     sock = root / "docker.sock"
     procs: list[subprocess.Popen[bytes]] = []
+    created = False
     try:
         _sh("ip", "netns", "add", netns)
+        created = True
         _sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
         _sh("ip", "link", "set", inside, "netns", netns)
         _sh("ip", "addr", "add", f"10.251.{n}.1/30", "dev", outside)
@@ -146,6 +156,7 @@ def isolated_host(workdir: Path) -> Iterator[IsolatedHost]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        if created:  # never another run's namespace, link or data root
+            subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+            subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
+            shutil.rmtree(root, ignore_errors=True)
