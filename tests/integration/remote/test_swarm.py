@@ -80,8 +80,14 @@ def test_a_three_node_swarm_runs_the_multiconnect_stack_where_the_labels_say_and
             ]
             labels = json.loads(_node_labels(hosts[0], hosts[2]))
             assert labels == {"org.onprem.role.coreapps": "true", "org.onprem.host": "n3"}
+            # The account's two shards are set by the bootstrap; the primary Master then assigns them.
+            settling = time.monotonic()
             status = json.loads(onprem(tmp_path, "status", "--json").stdout)
+            while not status["healthy"] and time.monotonic() - settling < 90:
+                time.sleep(2)
+                status = json.loads(onprem(tmp_path, "status", "--json").stdout)
             assert status["healthy"] is True, status
+            print(f"status healthy {time.monotonic() - settling:.1f} s after the deploy returned")
             again = onprem(tmp_path, "deploy", "--json")
             assert again.returncode == 0, again.stderr
             assert json.loads(again.stdout)["changed"] is False, (
