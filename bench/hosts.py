@@ -2,7 +2,8 @@
 their own engine and sshd, routed to each other; images copied to them once before timing):
 
 - SSH connections per host per deploy (sshd's log counts each accepted connection);
-- a deploy of a multiconnect stack over three hosts beside the same stack on one host;
+- a deploy of a multiconnect stack over three hosts beside the same stack on one host (the median of
+  alternated rounds);
 - a rolling upgrade (v2.53.2 to v2.57.2) of the three-host stack under a steady sender (one send every
   100 ms, to both shards in turn): the sends that failed and the longest time /v1/health did not answer;
 - a host loss: the seconds from a Coreapp's host lost to its shard served again, over the client's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,19 +39,21 @@ from tests.integration.remote.isolated_host import IsolatedHost  # noqa: E402
 
 NAME = "bench-hosts"
 ACCEPTED = re.compile(r"Accepted publickey")
-WEB_PORT = 19590
+ROUNDS = 3
 UNHEALTHY_INTERVAL = 10
 # One Coreapp on each host; the web app, the database and a Master on the first.
 THREE = [["web", "db", "masters", "relay", "exporter", "coreapps"], ["masters", "coreapps"], ["coreapps"]]
 
 
 def config(work: Path, hosts: list[IsolatedHost], roles: list[list[str]] | None, name: str = NAME) -> None:
-    """Three hosts with `roles`, or the first host alone (`roles` None)."""
+    """Three hosts with `roles`, or the first host alone (`roles` None, other ports: both stacks stay
+    deployed on the first host)."""
+    base = 19500 if roles else 19600
     lines = [
         f"deployment:\n  name: {name}\n  timeout_seconds: 300\n",
         'client:\n  mode: multiconnect\n  shards: 2\n  version: "2.53.2"\n',
-        f"network:\n  web_port: {WEB_PORT}\n  relay_port: 19543\n",
-        "  exporter_port: 19508\n  prometheus_port: 19591\n",
+        f"network:\n  web_port: {base + 90}\n  relay_port: {base + 43}\n",
+        f"  exporter_port: {base + 8}\n  prometheus_port: {base + 91}\n",
         "hosts:\n",
     ]
     for index, host in enumerate(hosts if roles else hosts[:1]):
@@ -76,15 +80,16 @@ def accepted(log: Path) -> int:
     return len(ACCEPTED.findall(log.read_text(errors="replace"))) if log.exists() else 0
 
 
-def timed_fresh_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
-    """A deploy from nothing running (the images already on the hosts), after `down` keeping volumes:
-    its seconds, and the SSH connections each host's sshd accepted during it (`down` not counted)."""
-    onprem(work, "down")
+def timed_deploy(work: Path, logs: list[Path]) -> tuple[float, list[int]]:
+    """A deploy from nothing running (the images already on the hosts): its seconds, and the SSH
+    connections each host's sshd accepted during it. Then `down`, keeping volumes (not counted)."""
     before = [accepted(log) for log in logs]
     started = time.perf_counter()
     onprem(work, "deploy")
     took = time.perf_counter() - started
-    return took, [accepted(log) - was for log, was in zip(logs, before, strict=True)]
+    connections = [accepted(log) - was for log, was in zip(logs, before, strict=True)]
+    onprem(work, "down")
+    return took, connections
 
 
 def register(work: Path) -> None:
@@ -127,15 +132,32 @@ def failures(work: Path, hosts: list[IsolatedHost]) -> dict[str, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        work = Path(tmp)
-        with hosts_lab(work, 3) as hosts:
-            config(work, hosts, THREE)
+        root = Path(tmp)
+        with hosts_lab(root, 3) as hosts:
+            three, one = root / "three", root / "one"
+            three.mkdir()
+            one.mkdir()
+            config(three, hosts, THREE)
+            config(one, hosts, None, name=f"{NAME}-one")
+            logs = [root / f"host{i}" / "sshd.log" for i in (1, 2, 3)]
             try:
-                onprem(work, "deploy")  # copies the images: not timed
-                logs = [work / f"host{i}" / "sshd.log" for i in (1, 2, 3)]
-                three_hosts, per_host = timed_fresh_deploy(work, logs)
+                for work in (three, one):  # copies the images: not timed
+                    onprem(work, "deploy")
+                    onprem(work, "down")
+                # Alternated rounds, so that a slow moment of this shared machine hits both sides.
+                rounds = [(timed_deploy(three, logs), timed_deploy(one, logs)) for _ in range(ROUNDS)]
+                per_host = rounds[0][0][1]
+                three_hosts = statistics.median(r[0][0] for r in rounds)
+                one_host = statistics.median(r[1][0] for r in rounds)
                 print(f"SSH connections per host during one deploy (h1, h2, h3): {per_host}   target: 1 each")
-                seen = failures(work, hosts)
+                print(
+                    f"deploy over three hosts / the same stack on one host, median of {ROUNDS} alternated "
+                    f"rounds: {three_hosts:.1f} s / {one_host:.1f} s = {three_hosts / one_host:.2f}x   "
+                    "target: <= 1.3x",
+                    flush=True,
+                )
+                onprem(three, "deploy")
+                seen = failures(three, hosts)
                 print(
                     f"rolling upgrade v2.53.2 -> v2.57.2: {seen['rolling_failed_sends']} of "
                     f"{seen['rolling_sends']} sends failed (longest failed run "
@@ -147,25 +169,13 @@ def main() -> None:
                     f"{UNHEALTHY_INTERVAL} s = {seen['loss_failover_s'] / UNHEALTHY_INTERVAL:.2f}x; "
                     f"{seen['loss_failed_sends']} sends failed; /v1/health unanswered "
                     f"{seen['loss_health_unanswered']} times; samples with a shard of two owners: "
-                    f"{seen['loss_double_owner_samples']}",
-                    flush=True,
+                    f"{seen['loss_double_owner_samples']}"
                 )
             finally:
-                subprocess.run(
-                    [*ONPREM, "down", "--volumes", "--yes"], cwd=work, capture_output=True, check=False
-                )
-            # The same stack on the first host alone, under a name of its own (the three-host
-            # deployment's identity stays on that host: a lost host's stack cannot be taken down).
-            config(work, hosts, None, name=f"{NAME}-one")
-            try:
-                onprem(work, "deploy")
-                one_host, _ = timed_fresh_deploy(work, [])
-            finally:
-                onprem(work, "down", "--volumes", "--yes")
-    print(
-        f"deploy over three hosts / the same stack on one host: {three_hosts:.1f} s / {one_host:.1f} s "
-        f"= {three_hosts / one_host:.2f}x   target: <= 1.3x"
-    )
+                for work in (three, one):
+                    subprocess.run(
+                        [*ONPREM, "down", "--volumes", "--yes"], cwd=work, capture_output=True, check=False
+                    )
     print(
         json.dumps(
             {

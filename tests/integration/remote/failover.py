@@ -89,7 +89,7 @@ class Failover:
 def measure_failover(
     api: ApiClient, to: Sequence[str], fail: Callable[[], object], *, timeout: float = 120
 ) -> Failover:
-    """Send to the recipients `to` in turn every 100 ms and read the shard owners every 250 ms; after 2 s
+    """Send to the recipients `to` in turn every 100 ms and read the shard owners every 250 ms (an answer within 5 s counts); after 2 s
     call `fail`, then wait until sends that failed have resumed (or `timeout`; 0: not at all)."""
     seen = Failover()
     stop = threading.Event()
@@ -97,7 +97,7 @@ def measure_failover(
     def watch() -> None:
         while not stop.is_set():
             try:
-                seen.last_health = api.health(timeout=2)
+                seen.last_health = api.health(timeout=5)
                 seen.samples.append(owners(seen.last_health))
             except ApiError:
                 seen.unanswered += 1
