@@ -28,12 +28,13 @@ from tests.integration.monitoring.promql import as_rule_file, dashboard_exprs
 
 
 class MovingUpstream(FakeTransport):
-    """A 3-node multiconnect upstream whose counters grow with every request (traffic is flowing)."""
+    """A multiconnect upstream (two masters, a shard owner and its standby) whose counters grow with every
+    request (traffic is flowing)."""
 
     async def request(
         self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
     ) -> UpstreamResponse:
-        self.bodies = documents(3, scale=len(self.calls) + 1)
+        self.bodies = documents(4, scale=len(self.calls) + 1)
         return await super().request(method, path, headers=headers, body=body)
 
 
