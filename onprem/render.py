@@ -292,7 +292,6 @@ def render(
         options = StackOptions(
             settings.deployment.name,
             settings.swarm.encrypted_network,
-            emulated=settings.client.emulated,
             pinned=node_hosts(settings),
         )
         one[COMPOSE_FILE] = stack_text(one[COMPOSE_FILE], one, options)

@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import struct
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,16 +42,41 @@ def split_listen(value: str) -> tuple[str, int]:
 CONTAINER_HOST = "container"
 
 
+_SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
+
+
+def interface_addresses() -> list[str]:
+    """The IPv4 address of each network interface of this namespace that has one (Linux; [] elsewhere).
+
+    A container's name resolves to its addresses on its named networks only; a Swarm task also has one
+    on docker_gwbridge, where its host-mode published ports arrive."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Linux
+        return []
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+            except OSError:
+                continue  # no IPv4 address on this interface
+            found.append(socket.inet_ntoa(answer[20:24]))
+    return found
+
+
 def listen_hosts(host: str) -> list[str]:
-    """The addresses a listen HOST binds. `container` means this container's own addresses on its
-    networks plus loopback (where its health check connects), rather than every address there is."""
+    """The addresses a listen HOST binds. `container` means this container's own addresses (on every
+    interface of its namespace, and what its name resolves to) plus loopback, where its health check
+    connects, rather than every address there is."""
     if host != CONTAINER_HOST:
         return [host]
     try:
         _, _, addresses = socket.gethostbyname_ex(socket.gethostname())
     except OSError:
         addresses = []
-    return sorted({*addresses, "127.0.0.1"})
+    return sorted({*addresses, *interface_addresses(), "127.0.0.1"})
 
 
 def parse_section(model: type[M], section: str, data: Any, origin: str) -> M:

@@ -41,8 +41,6 @@ class StackOptions:
 
     project: str
     encrypted_network: bool = False
-    emulated: bool = True
-    """The client's images are the emulator's (whose launch script takes a listen address)."""
     pinned: Mapping[str, str] = field(default_factory=dict)
     """The host (node label `org.onprem.host`) each Master and Coreapp runs on."""
 
@@ -110,34 +108,11 @@ def _deploy(service: str, publishes: bool, host: str | None) -> dict[str, Any]:
     }
 
 
-LAUNCH_SCRIPT = "launch_within_docker.sh"
-CONTAINER_LISTEN = "container:"
-"""The sidecars' listen host meaning "this container's addresses": those its name resolves to."""
-
-
-def wildcard_listen(command: Sequence[Any], *, emulated: bool) -> list[str]:
-    """A published service's command listening on every address of its own network namespace (pure).
-
-    A Swarm task's host-mode port arrives on its docker_gwbridge address, which its name does not
-    resolve to: `container:PORT` would leave it unreachable. Inside the task's namespace the wildcard is
-    exactly its own addresses (overlay, gateway bridge, loopback). The emulator's launch script takes
-    `--host` after its own (the last one counts); Meta's images listen everywhere already."""
-    out = [
-        str(a).replace(CONTAINER_LISTEN, "0.0.0.0:", 1) if str(a).startswith(CONTAINER_LISTEN) else str(a)
-        for a in command
-    ]
-    if emulated and out and out[-1].endswith(LAUNCH_SCRIPT):
-        out += ["--host", "0.0.0.0"]  # noqa: S104 - inside the task's own network namespace
-    return out
-
-
 def _service(name: str, spec: Mapping[str, Any], options: StackOptions) -> dict[str, Any]:
     out = {k: v for k, v in spec.items() if k not in IGNORED_BY_SWARM and k != "deploy"}
     ports = [host_port(str(p)) for p in spec.get("ports") or []]
     if ports:
         out["ports"] = ports
-        if "command" in out:
-            out["command"] = wildcard_listen(out["command"], emulated=options.emulated)
     out["deploy"] = _deploy(name, bool(ports), options.pinned.get(name))
     return out
 

@@ -14,7 +14,7 @@ import yaml
 from onprem.bundle import COMPOSE_FILE
 from onprem.config import Settings
 from onprem.render import render
-from onprem.stack import IGNORED_BY_SWARM, config_name, host_port, update_order, wildcard_listen
+from onprem.stack import IGNORED_BY_SWARM, config_name, host_port, update_order
 
 GOLDEN = Path(__file__).parent / "golden" / "swarm"
 KIT = {"rules/alerts.yml": "groups: []\n"}
@@ -141,11 +141,3 @@ def test_compose_ports_become_host_mode_ports_and_ranges_are_refused() -> None:
     assert host_port("[::1]:53:53/udp")["protocol"] == "udp"
     with pytest.raises(ValueError, match="no Swarm form"):
         host_port("127.0.0.1:8443-8445:8443")
-
-
-def test_published_services_listen_on_their_tasks_every_address() -> None:
-    relay = ["onprem", "relay", "serve", "--listen", "container:8443"]
-    assert wildcard_listen(relay, emulated=True)[-1] == "0.0.0.0:8443"
-    web = ["/opt/whatsapp/bin/wait_on_mysql.sh", "/opt/whatsapp/bin/launch_within_docker.sh"]
-    assert wildcard_listen(web, emulated=True)[-2:] == ["--host", "0.0.0.0"]  # noqa: S104
-    assert wildcard_listen(web, emulated=False) == web
