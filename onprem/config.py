@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from onprem.cloud_settings import CloudSettings
 from onprem.config_source import (
     Origins,
     describe_error,
@@ -205,6 +206,7 @@ BUILTIN_SECRET_NAMES = frozenset(
         "RELAY_VERIFY_TOKEN",
         "RELAY_REDIS_PASSWORD",
         "BACKUP_PASSWORD",
+        "CLOUD_API_TOKEN",
     }
 )
 
@@ -222,6 +224,9 @@ class SecretsSettings(Model):
     backup_password: SecretSource = SecretSource()
     """The password of `onprem backup` archives (generated: kept as secrets/BACKUP_PASSWORD in the state
     directory; keep a copy off the host). `--password-file`/`--password-env` still win."""
+    cloud_token: SecretSource = SecretSource()
+    """A Cloud API system-user access token (`onprem migrate cloud`): give it as file, env or command;
+    generated only for the Cloud API emulator, which then accepts it."""
     extra: dict[SecretName, SecretSource] = Field(default_factory=dict)
     """More secret files by name, e.g. RELAY_SINK_SECRET for a downstream endpoint's `secret_file`
     (/run/secrets/RELAY_SINK_SECRET); generated ones are Standard Webhooks secrets (whsec_...)."""
@@ -276,6 +281,7 @@ class Settings(Model):
     secrets: SecretsSettings = SecretsSettings()
     bootstrap: BootstrapSettings = BootstrapSettings()
     swarm: SwarmSettings = SwarmSettings()
+    cloud: CloudSettings = CloudSettings()
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

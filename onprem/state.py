@@ -123,6 +123,11 @@ class StateDir:
         return self.root / "registration.json"
 
     @property
+    def migration_file(self) -> Path:
+        """Progress of `onprem migrate cloud` (steps done, the Cloud phone number, its region)."""
+        return self.root / "migration.json"
+
+    @property
     def users_file(self) -> Path:
         return self.root / "users.json"
 

@@ -129,6 +129,10 @@ BACKUP_SPEC = SecretSpec("backup_password", "BACKUP_PASSWORD", new_token, check_
 """The backup archives' password: a secret of the state directory that no container mounts, so
 `deploy` does not resolve it; `onprem backup` and `onprem restore` do."""
 
+CLOUD_TOKEN_SPEC = SecretSpec("cloud_token", "CLOUD_API_TOKEN", new_token, check_token)
+"""The Cloud API access token: resolved by `onprem migrate cloud`, and mounted only into the Cloud API
+emulator (`cloud.emulator`), which accepts it as its system user's token."""
+
 
 def describe_source(source: SecretSource) -> str:
     """Where a secret's value comes from, in words (never the value)."""
