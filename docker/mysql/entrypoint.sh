@@ -121,6 +121,14 @@ if [ ! -d "$datadir/mysql" ]; then
 fi
 unset MYSQL_ROOT_PASSWORD MYSQL_PASSWORD
 
+# Listen on loopback and the container's own addresses, not on the wildcard: the same reach (the healthcheck,
+# other containers, the published port) without a socket on any address the container gains later. An
+# explicit --bind-address wins.
+case " $* " in
+  *" --bind-address"*|*" --bind_address"*) ;;
+  *) set -- "$@" "--bind-address=$(printf '127.0.0.1'; for ip in $(hostname -I); do printf ',%s' "$ip"; done)" ;;
+esac
+
 if [ "$(id -u)" = 0 ]; then
   exec setpriv --reuid=mysql --regid=mysql --init-groups mariadbd "$@"
 fi

@@ -188,8 +188,11 @@ def _pull(deployment: Deployment, compose_text: str, names: Sequence[str], activ
 
 
 def _raise_failed_service(deployment: Deployment, expected: list[str], cause: EngineError) -> None:
-    problem = first_problem(expected, deployment.engine.containers(deployment.project))
-    if problem is None or not problem[2]:
+    # `up` has given up by now: a container the engine is restarting will not come up either, and one that
+    # compose names as the failed dependency may be between two restarts when it is looked at.
+    containers = deployment.engine.containers(deployment.project)
+    problem = first_problem(expected, containers, crash_loop_fails=True)
+    if problem is None or not (problem[2] or "dependency failed to start" in str(cause)):
         return
     service, why, _ = problem
     logs = deployment.engine.logs(deployment.project, service, tail=LOG_LINES)

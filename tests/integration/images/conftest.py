@@ -115,3 +115,16 @@ def assert_secret_hidden(container: str, password: str) -> None:
     argv = docker("exec", container, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
     assert argv.strip(), "no process argv read from the container"
     assert password not in argv, "the password is in a process's argv"
+
+
+def listen_addresses(container: str) -> set[str]:
+    """The addresses of the TCP sockets listening inside CONTAINER, from /proc/net/tcp{,6} (hex, as the
+    kernel writes them: 0100007F is 127.0.0.1, 00000000 the IPv4 wildcard)."""
+    script = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'"
+    lines = docker("exec", container, "sh", "-c", script).stdout.split()
+    assert lines, f"nothing listens in {container}"
+    return {line.rsplit(":", 1)[0] for line in lines}
+
+
+WILDCARDS = {"00000000", "00000000000000000000000000000000"}
+"""The IPv4 and IPv6 wildcard addresses as /proc/net/tcp{,6} spell them."""

@@ -12,8 +12,10 @@ from tests.integration.images.conftest import (
     PROJECT_IMAGE,
     PROMETHEUS_IMAGE,
     WEB_IMAGE,
+    WILDCARDS,
     Sandbox,
     docker,
+    listen_addresses,
     need_image,
 )
 
@@ -77,10 +79,13 @@ def test_prometheus_image_answers_ready_with_its_default_command(sandbox: Sandbo
     server = sandbox.start(
         "prometheus", "-v", f"{sandbox.volume('prometheus')}:/prometheus", PROMETHEUS_IMAGE
     )
-    ready = ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9090/-/ready"]
-    sandbox.wait_ready(server, ready, timeout=30)
-    body = docker("exec", server, "curl", "-fsS", "http://127.0.0.1:9090/-/ready").stdout
+    # It listens on the container's own address (one: Prometheus 2.42 takes a single listen address).
+    own = 'curl -fsS "http://$(hostname -i | cut -d" " -f1):9090/-/ready"'
+    sandbox.wait_ready(server, ["sh", "-c", own], timeout=30)
+    body = docker("exec", server, "sh", "-c", own).stdout
     assert "Ready" in body
+    addresses = listen_addresses(server)
+    assert not addresses & WILDCARDS, addresses
     # Reachable from another container on the network, i.e. not bound to loopback only.
     remote = sandbox.run(PROMETHEUS_IMAGE, "curl", "-fsS", f"http://{server}:9090/-/ready")
     assert remote.returncode == 0, remote.stderr

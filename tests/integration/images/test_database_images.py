@@ -13,8 +13,10 @@ from tests.integration.images.conftest import (
     MYSQL_IMAGE,
     POSTGRES_IMAGE,
     PROJECT_IMAGE,
+    WILDCARDS,
     Sandbox,
     assert_secret_hidden,
+    listen_addresses,
     need_image,
 )
 
@@ -87,6 +89,10 @@ def test_mysql_image_initialises_empty_volume_and_keeps_data_across_restart(sand
     )  # fmt: skip
     probe = ["mysqladmin", "ping", "-h", "127.0.0.1", "--silent"]
     sandbox.wait_ready(server, probe)
+    # Loopback and the container's own address, never the wildcard; other containers still reach it.
+    addresses = listen_addresses(server)
+    assert "0100007F" in addresses, addresses
+    assert not addresses & WILDCARDS, addresses
 
     first = client(sandbox, password_file, MYSQL_CLIENT, server, "write")
     assert first == {"wrong_password": 1045, "rows": ["kept"], "plugin": "mysql_native_password"}
@@ -113,9 +119,16 @@ def test_postgres_image_initialises_empty_volume_and_keeps_data_across_restart(s
     probe = ["pg_isready", "-q", "-h", "127.0.0.1", "-U", "wa"]
     sandbox.wait_ready(server, probe)
 
+    addresses = listen_addresses(server)
+    assert "0100007F" in addresses, addresses
+    assert not addresses & WILDCARDS, addresses
+
     first = client(sandbox, password_file, POSTGRES_CLIENT, server, "write")
     # 28P01: invalid_password. The database "wa" exists because POSTGRES_DB defaults to the user.
-    assert first == {"wrong_password": "28P01", "rows": ["kept"], "listen": "*"}
+    listen = str(first.pop("listen"))
+    assert first == {"wrong_password": "28P01", "rows": ["kept"]}
+    assert listen.startswith("127.0.0.1,"), listen
+    assert "*" not in listen, listen
     assert_secret_hidden(server, password)
 
     sandbox.restart(server)

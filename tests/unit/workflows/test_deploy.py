@@ -91,6 +91,22 @@ def test_compose_failure_names_the_exited_dependency(tmp_path: Path) -> None:
     assert caught.value.logs == "mariadbd: fatal\n"
 
 
+@pytest.mark.parametrize("state", ["restarting", "running"])
+def test_compose_failure_names_a_dependency_caught_between_two_restarts(tmp_path: Path, state: str) -> None:
+    # The db's health check fails, compose gives up, and the engine is restarting it (or has just done so).
+    db = ContainerState(service="db", name="unit-db-1", state=state, health="starting", exit_code=1)
+    engine = RecordingEngine(script=[[db]], service_logs={"db": "no root password\n"})
+
+    def fail(args: object) -> None:
+        raise EngineError("dependency failed to start: container unit-db-1 is unhealthy")
+
+    engine.on_compose = fail
+    with pytest.raises(GateError) as caught:
+        deployer(tmp_path, engine, FakeApi()).run()
+    assert caught.value.service == "db"
+    assert caught.value.logs == "no root password\n"
+
+
 def test_api_url_uses_loopback_for_an_unspecified_bind(tmp_path: Path) -> None:
     path = tmp_path / "onprem.yaml"
     path.write_text("network:\n  bind_address: '::'\n  web_port: 9443\n")
