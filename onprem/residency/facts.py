@@ -140,7 +140,7 @@ class Facts:
 
 # -- argument vectors (pure) ---------------------------------------------------------------------
 def stat_argv(path: str) -> list[str]:
-    return ["stat", "-c", "%a|%U|%G|%F", path]
+    return ["stat", "-c", "%a|%U|%G|%u|%g", path]
 
 
 def findmnt_argv(path: str) -> list[str]:
@@ -180,11 +180,12 @@ def container_list_argv(project: str) -> list[list[str]]:
 
 # -- readers of the probes' output (pure) --------------------------------------------------------
 def parse_stat(out: str) -> tuple[str, str, str]:
-    """(mode as 4 octal digits, owner, group) from `stat -c '%a|%U|%G|%F'`. Raises StateError."""
+    """(mode as 4 octal digits, `owner (uid N)`, `group (gid N)`) from `stat -c '%a|%U|%G|%u|%g'`: the
+    host's names for a container's user can mislead, so the numbers come along. Raises StateError."""
     parts = out.strip().split("|")
-    if len(parts) < 3 or not parts[0].isdigit():
+    if len(parts) != 5 or not parts[0].isdigit():
         raise StateError(f"unexpected stat output {out.strip()[:80]!r}")
-    return parts[0].rjust(4, "0"), parts[1], parts[2]
+    return parts[0].rjust(4, "0"), f"{parts[1]} (uid {parts[3]})", f"{parts[2]} (gid {parts[4]})"
 
 
 def parse_findmnt(out: str) -> tuple[str, str, str, str]:

@@ -282,11 +282,16 @@ class _Builder:
             ),
             _location(THIS_MACHINE, None, "directory", local.certs, detail="certs/ (CA and server keys)"),
         ]
-        locations += [
-            _location(h.name, None, "directory", h.secrets_copy, detail="copy for the host's compose project")
-            for h in self.facts.hosts
-            if h.secrets_copy is not None
-        ]
+        remote = {h.name: h for h in self.settings.hosts if h.address != "local"}
+        for host in self.facts.hosts:
+            if host.name not in remote:
+                continue
+            copy = host.secrets_copy or PathFacts(
+                path=f"{remote[host.name].remote_dir.rstrip('/')}/{self.project}/secrets",
+                exists=None,
+                error=host.error or "not looked at",
+            )
+            locations.append(_location(host.name, None, "directory", copy, detail="the host's copy"))
         locations += self.volumes("waentData")
         notes = ["waentData holds the web endpoint's TLS key and certificates"]
         if self.engine == "docker-swarm":
@@ -297,11 +302,7 @@ class _Builder:
             "locations": locations,
             "retention": Retention("kept until rotated (`onprem secrets rotate`)", {}),
             "readers": Readers(None, ("each file's owner (modes above; secret files are 0600)",)),
-            "egress": [
-                Egress(f"host {h.name}", h.address, "copied over SSH")
-                for h in self.facts.hosts
-                if h.secrets_copy
-            ],
+            "egress": [Egress(f"host {h.name}", h.address, "copied over SSH") for h in remote.values()],
             "notes": notes,
         }
 
@@ -334,7 +335,7 @@ class _Builder:
         }
 
 
-def _data_class(name: str, description: str, part: Mapping[str, Any]) -> DataClass:
+def _data_class(name: str, description: str, part: Mapping[str, Any], lost: list[str]) -> DataClass:
     return DataClass(
         name=name,
         description=description,
@@ -343,7 +344,7 @@ def _data_class(name: str, description: str, part: Mapping[str, Any]) -> DataCla
         retention=part["retention"],
         readers=part["readers"],
         egress=tuple(part["egress"]),
-        notes=tuple(part.get("notes", ())),
+        notes=(*part.get("notes", ()), *lost),
     )
 
 
@@ -372,6 +373,9 @@ def build_report(settings: Settings, facts: Facts, generated_at: str) -> Report:
         "cloud_region": builder.cloud_region,
     }
     migration = facts.local.migration
+    lost = [
+        f"host {h.name} did not answer: what it holds is not listed" for h in facts.hosts if not h.reachable
+    ]
     return Report(
         schema_version=SCHEMA_VERSION,
         generated_at=generated_at,
@@ -383,5 +387,5 @@ def build_report(settings: Settings, facts: Facts, generated_at: str) -> Report:
         migration=None
         if migration is None
         else {k: migration.get(k) for k in ("phone_number_id", "region", "state")},
-        data_classes=tuple(_data_class(n, d, parts[n]()) for n, d in DATA_CLASSES),
+        data_classes=tuple(_data_class(n, d, parts[n](), lost) for n, d in DATA_CLASSES),
     )
