@@ -280,8 +280,11 @@ class _Builder:
             _location(
                 THIS_MACHINE, None, "directory", local.secrets, detail="secrets/ (mounted as /run/secrets)"
             ),
-            _location(THIS_MACHINE, None, "directory", local.certs, detail="certs/ (CA and server keys)"),
         ]
+        if local.certs.exists is not False:  # only after `onprem certs issue` or `certs upload`
+            locations.append(
+                _location(THIS_MACHINE, None, "directory", local.certs, detail="certs/ (CA and server keys)")
+            )
         remote = {h.name: h for h in self.settings.hosts if h.address != "local"}
         for host in self.facts.hosts:
             if host.name not in remote:
