@@ -24,6 +24,12 @@ def _access(location: Location) -> str:
     return "-" if access is None else f"{access.mode} {access.owner}:{access.group}"
 
 
+def _encryption(location: Location) -> str:
+    if location.exists is False or (location.exists is None and location.path is not None):
+        return "-"  # nothing there to be encrypted, or not looked at
+    return location.encryption.status
+
+
 def _egress(entry: DataClass) -> str:
     return "; ".join(f"{e.to}" + (f" {e.endpoint}" if e.endpoint else "") for e in entry.egress) or "-"
 
@@ -42,7 +48,7 @@ def rows(report: Report) -> list[list[str]]:
                     location.host,
                     _where(location) + (f" [{location.error}]" if location.error else ""),
                     _device(location),
-                    location.encryption.status,
+                    _encryption(location),
                     _access(location),
                 ]
             )
