@@ -69,7 +69,16 @@ def test_every_data_class_names_an_existing_path_with_its_real_mode_and_device(
                 ["findmnt", "-n", "-T", path, "-o", "SOURCE"], capture_output=True, text=True, check=True
             ).stdout.strip()
             assert location["device"] == source.split("[")[0], path
-            assert location["encryption"]["status"] in ("dm-crypt/LUKS detected", "not detected, attest")
+            chain = subprocess.run(
+                ["lsblk", "-n", "-s", "-o", "TYPE,FSTYPE", location["device"]],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            crypt = "crypt" in chain.split() or "crypto_LUKS" in chain.split()
+            assert location["encryption"]["detected"] is crypt, path
+            expected = "dm-crypt/LUKS detected" if crypt else "not detected, attest"
+            assert location["encryption"]["status"] == expected
 
     db = classes["messages_contacts"]["locations"][0]
     inspect = subprocess.run(
