@@ -17,7 +17,8 @@ keep a fixed order (data classes in the order below, hosts in config order), so 
                      relay_dead_letters, backups, container_logs, prometheus_data, secrets, cloud_region
       name, description
       present        false when the deployment has no such data (no relay, monitoring off, not migrated)
-      locations[]    host ("this-machine" = the state directory's machine), engine ("docker",
+      locations[]    host ("this-machine" = the state directory's machine; "?" for a volume no
+                     host that answered has, with `error` naming the hosts asked), engine ("docker",
                      "docker-swarm" or null), kind (volume | directory | file | log_files |
                      external_service | cloud), volume, path (the volume's Mountpoint on the host),
                      exists, mount, device, filesystem,

@@ -180,7 +180,9 @@ class _Builder:
 
     def _db_readers(self) -> Readers:
         api = self.api_readers()
-        note = f"database account {self.settings.db.username} (password in secrets: WA_DB_PASSWORD)"
+        db = self.settings.db
+        account = db.external.username if db.external is not None else db.username
+        note = f"database account {account} (password in secrets: WA_DB_PASSWORD)"
         return Readers(api.api_users, (*api.notes, note))
 
     def media(self) -> dict[str, Any]:

@@ -254,9 +254,14 @@ def test_before_a_migration_cloud_region_is_absent_and_names_the_file_it_would_r
 def test_an_external_database_and_redis_are_outside_services_that_must_be_attested(tmp_path: Path) -> None:
     text = (
         "deployment:\n  name: shop\ndb:\n  engine: external\n  external:\n    host: db.example\n    port: 3307\n"
+        "    username: whatsapp\n"
         "relay:\n  store:\n    backend: redis\n    redis:\n      url: rediss://cache.example:6380/0\n"
     )
     entry = {c.name: c for c in report(tmp_path, text=text).data_classes}
+    assert (
+        "database account whatsapp (password in secrets: WA_DB_PASSWORD)"
+        in entry["messages_contacts"].readers.notes
+    )
     db = entry["messages_contacts"].locations[0]
     assert (db.host, db.kind, db.path, db.detail) == (
         "db.example",
@@ -313,3 +318,15 @@ def test_markdown_has_a_row_per_location_and_a_retention_table(tmp_path: Path) -
 )
 def test_origin_drops_path_and_query(url: str, expected: str | None) -> None:
     assert origin(url) == expected
+
+
+def test_a_bundled_redis_store_is_its_volume(tmp_path: Path) -> None:
+    text = "deployment:\n  name: shop\nrelay:\n  replicas: 2\n  store:\n    backend: redis\n"
+    facts = sample_facts()
+    redis = volume("redisData")
+    wa1 = HostFacts(**{**facts.hosts[0].__dict__, "volumes": (*facts.hosts[0].volumes, redis)})
+    entry = {c.name: c for c in report(tmp_path, Facts((wa1,), facts.client, facts.local), text).data_classes}
+    locations = entry["relay_dead_letters"].locations
+    assert [(loc.volume, loc.path) for loc in locations] == [
+        ("shop_redisData", "/var/lib/docker/volumes/shop_redisData/_data")
+    ]
