@@ -11,6 +11,7 @@
     lock.json           the deployment's lock while a command changes it (holder, time, command; 0600)
     audit.jsonl         the audit log: one JSON line per command that changed the deployment (0600)
     identity.json       this state directory's identity, which its data volumes carry as a label
+    migration.json      the record of `onprem migrate cloud` (phone_number_id, region, state)
     releases/, current.json   every deploy's release and the pointer to the running one (releases.py)
 
 A remote host keeps its own lock.json and audit.jsonl, by the same names, in `<remote_dir>/<name>/`.

@@ -24,6 +24,7 @@ from onprem.cli import (
     locking,
     offline,
     relay,
+    residency,
     secrets,
     tls,
 )
@@ -56,6 +57,7 @@ for module in (
     exporter,
     front,
     emulator,
+    residency,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)
