@@ -113,7 +113,7 @@ class CloudEmulatorSettings(_Model):
 
 def load_settings(path: Path) -> CloudEmulatorSettings:
     """Read and validate the settings file. Raises ConfigError naming the file and field."""
-    return load_section(CloudEmulatorSettings, "cloud emulator", path)
+    return load_section(CloudEmulatorSettings, "cloudapi", path)
 
 
 @dataclass(frozen=True)
