@@ -104,7 +104,7 @@ def test_the_token_is_a_secret_deploy_resolves_when_the_emulator_runs(tmp_path: 
 
 
 def test_a_deploy_without_the_number_to_play_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="bootstrap.registration"):
+    with pytest.raises(ConfigError, match=r"bootstrap\.registration"):
         check_cloud_emulator(emulated(tmp_path, extra=""))
 
 
