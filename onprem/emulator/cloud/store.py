@@ -9,6 +9,7 @@ thread or a worker thread alike. Raises sqlite3.Error only on a broken database 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -119,13 +120,14 @@ class CloudStore:
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created private before SQLite opens it (its -wal and -shm files take the same mode).
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            Path(path).chmod(0o600)
         with self._lock:
             self._db.executescript(_SCHEMA)
         with self._tx() as db:

@@ -75,3 +75,41 @@ def test_the_command_serves_the_graph_api_on_the_given_address(tmp_path: Path) -
         process.wait(timeout=10)
     assert (found["id"], found["platform_type"]) == (NUMBER_ID, "ON_PREMISE")
     assert (Path(settings.database)).stat().st_mode & 0o077 == 0, "the database is private"
+
+
+def test_with_tls_the_command_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
+    from onprem.emulator.testing import make_pki
+
+    pki = make_pki(("127.0.0.1",))
+    (tmp_path / "tls.crt").write_text(pki.leaf_pem + pki.intermediate_pem)
+    (tmp_path / "tls.key").write_text(pki.leaf_key_pem)
+    (tmp_path / "root.pem").write_text(pki.root_pem)
+    tls = {"cert_file": str(tmp_path / "tls.crt"), "key_file": str(tmp_path / "tls.key")}
+    settings = settings_for(tmp_path, tls=tls)
+    path = tmp_path / "cloudapi.json"
+    path.write_text(json.dumps(settings.model_dump(mode="json")))
+    port = free_port()
+    argv = [sys.executable, "-m", "onprem.cli", "emulator", "cloud", "--settings", str(path)]
+    process = subprocess.Popen(
+        [*argv, "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL, env=os.environ
+    )
+    try:
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(tmp_path / "root.pem"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", timeout=2, context=context
+                ) as answer:
+                    status = answer.status
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert status == 200

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from onprem.emulator.cloud import webhooks as webhooks_module
 from onprem.emulator.cloud.delivery import Deliverer
+from onprem.emulator.cloud.graph_errors import RE_ENGAGEMENT
 from onprem.emulator.cloud.outbound import Answer, CallbackUnreachable
 from onprem.emulator.cloud.store import CloudStore
 from onprem.emulator.cloud.webhooks import next_attempt, retry_delay, serialize, signature
@@ -156,3 +158,61 @@ def test_a_pending_webhook_survives_a_restart_and_is_delivered_after_it(tmp_path
     assert hook.payloads()[-1]["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] == "survive"
     assert [row["state"] for row in state["webhooks"]] == ["delivered"]
     assert hook.posts[0][0] == hook.posts[-1][0], "the same bytes after the restart"
+
+
+def _paths(node: Any, prefix: str = "") -> set[str]:
+    """Every key path of a JSON document (list items share the path `[]`)."""
+    found = {prefix} if prefix else set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found |= _paths(value, f"{prefix}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            found |= _paths(item, f"{prefix}[]")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("reference", "build"),
+    [
+        (
+            "pywa_message__text.json",
+            lambda: webhooks_module.inbound_text(
+                WABA_ID,
+                "16315550000",
+                NUMBER_ID,
+                wa_id="491511",
+                name="A",
+                wamid="wamid.X",
+                text="hi",
+                timestamp=1,
+            ),
+        ),
+        *[
+            (
+                f"pywa_message_status__{state}.json",
+                lambda state=state: webhooks_module.status(
+                    WABA_ID,
+                    "16315550000",
+                    NUMBER_ID,
+                    wamid="wamid.X",
+                    state=state,
+                    recipient="491511",
+                    timestamp=1,
+                    conversation_id="c",
+                    category="service",
+                    errors=[RE_ENGAGEMENT] if state == "failed" else None,
+                ),
+            )
+            for state in ("sent", "delivered", "read", "failed")
+        ],
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_webhook_shapes_are_those_of_the_reference_payloads(reference: str, build: Any) -> None:
+    expected = json.loads((Path("/work/shared/reference/payloads/cloud") / reference).read_text())
+    ours = build()
+    missing = _paths(ours) - _paths(expected)
+    assert not missing, f"keys Meta does not send: {sorted(missing)}"
+    core = {p for p in _paths(expected) if "contacts" not in p and "user_id" not in p}
+    assert core <= _paths(ours) | {p for p in core if "expiration_timestamp" in p}
