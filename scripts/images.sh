@@ -313,7 +313,7 @@ main() {
         done ;;
       db) WANT+=" mysql postgres" ;;
       */*|*:*) want_name "$item" ;;
-      *) die "unknown image '$item' in IMAGES (onprem emulator cloudapi mysql postgres prometheus redis db," \
+      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db cloudapi," \
            "or an image name such as onprem-emulator/web:v2.57.2)" ;;
     esac
   done

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +24,7 @@ from onprem.emulator.cloud.delivery import Deliverer, Sleep
 from onprem.emulator.cloud.outbound import HttpClient
 from onprem.emulator.cloud.settings import CloudEmulatorSettings, CloudSecrets
 from onprem.emulator.cloud.store import CloudStore
+from onprem.errors import ServeError
 
 log = logging.getLogger("onprem.emulator.cloud")
 
@@ -131,18 +133,28 @@ def server_ssl(settings: CloudEmulatorSettings) -> ssl.SSLContext | None:
 
 
 async def serve(app: web.Application, hosts: list[str], port: int, tls: ssl.SSLContext | None) -> None:
-    """Serve `app` on each of `hosts` at `port` until cancelled."""
-    runner = web.AppRunner(app, access_log=None)
+    """Serve `app` on each of `hosts` at `port` until SIGTERM or SIGINT, then stop delivery and close
+    cleanly. Raises ServeError when an address cannot be bound."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        for host in hosts:
-            await web.TCPSite(runner, host, port, ssl_context=tls).start()
+        try:
+            for host in hosts:
+                await web.TCPSite(runner, host, port, ssl_context=tls).start()
+        except OSError as exc:
+            raise ServeError(
+                f"cloud emulator: cannot listen on {host}:{port} ({exc.strerror or exc})"
+            ) from None
         log.info(
             "Cloud API emulator listening on %s port %d (%s)",
             ", ".join(hosts),
             port,
             "https" if tls else "http",
         )
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()

@@ -17,7 +17,13 @@ from typing import Protocol
 from onprem.emulator.cloud.outbound import Answer, CallbackUnreachable
 from onprem.emulator.cloud.settings import CloudEmulatorSettings
 from onprem.emulator.cloud.store import CloudStore, Event
-from onprem.emulator.cloud.webhooks import SIGNATURE_HEADER, next_attempt, signature
+from onprem.emulator.cloud.webhooks import (
+    LEGACY_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    legacy_signature,
+    next_attempt,
+    signature,
+)
 
 log = logging.getLogger("onprem.emulator.cloud")
 
@@ -66,6 +72,7 @@ class Deliverer:
         headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = signature(self._secret, body)
+            headers[LEGACY_SIGNATURE_HEADER] = legacy_signature(self._secret, body)
         return headers
 
     async def deliver_one(self, event: Event) -> bool:

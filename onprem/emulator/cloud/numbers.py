@@ -9,6 +9,7 @@ number is not registered on the Cloud API.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -75,7 +76,13 @@ async def get_object(request: web.Request) -> web.Response:
 
 
 def _backup_payload(backup: Any) -> dict[str, Any]:
-    """Decrypt `{data, password}`. Raises GraphError 100 with the documented details."""
+    """Decrypt `{data, password}` (an object, or its JSON text as a form parameter carries it). Raises
+    GraphError 100 with the documented details."""
+    if isinstance(backup, str):
+        try:
+            backup = json.loads(backup)
+        except ValueError:
+            raise errors.invalid_param("backup must be an object with data and password") from None
     if not isinstance(backup, dict):
         raise errors.invalid_param("backup must be an object with data and password")
     data, password = backup.get("data"), backup.get("password")

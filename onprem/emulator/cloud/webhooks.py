@@ -2,8 +2,8 @@
 retry schedule.
 
 Bodies are serialized once, like Meta's: compact JSON with every non-ASCII character `\\uXXXX`-escaped;
-`X-Hub-Signature-256` is the HMAC-SHA256 of those exact bytes under the app secret, and every retry sends
-the same bytes.
+`X-Hub-Signature-256` is the HMAC-SHA256 of those exact bytes under the app secret (and, as Meta still
+does, `X-Hub-Signature` the HMAC-SHA1), and every retry sends the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"  # SHA-1; Meta still sends it beside the SHA-256 one
 
 
 def serialize(payload: dict[str, Any]) -> bytes:
@@ -24,6 +25,11 @@ def serialize(payload: dict[str, Any]) -> bytes:
 def signature(secret: bytes, body: bytes) -> str:
     """The `X-Hub-Signature-256` value: `sha256=<lowercase hex HMAC-SHA256(secret, body)>`."""
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def legacy_signature(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature` value: `sha1=<lowercase hex HMAC-SHA1(secret, body)>`."""
+    return "sha1=" + hmac.new(secret, body, hashlib.sha1).hexdigest()
 
 
 def envelope(waba_id: str, value: dict[str, Any]) -> dict[str, Any]:

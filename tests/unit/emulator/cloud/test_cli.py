@@ -113,3 +113,45 @@ def test_with_tls_the_command_serves_https_with_the_given_certificate(tmp_path: 
         process.terminate()
         process.wait(timeout=10)
     assert status == 200
+
+
+def test_a_taken_address_exits_7_naming_it(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    path = tmp_path / "cloudapi.json"
+    path.write_text(json.dumps(settings.model_dump(mode="json")))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "onprem.cli", "emulator", "cloud", "--settings", str(path),
+             "--listen", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 7
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_sigterm_stops_it_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    settings = settings_for(tmp_path)
+    path = tmp_path / "cloudapi.json"
+    path.write_text(json.dumps(settings.model_dump(mode="json")))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "onprem.cli", "emulator", "cloud", "--settings", str(path),
+         "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err

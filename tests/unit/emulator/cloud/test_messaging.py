@@ -218,6 +218,8 @@ def test_webhooks_are_signed_over_the_exact_escaped_bytes(tmp_path: Path) -> Non
     assert b", " not in body, "compact separators"
     expected = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Hub-Signature-256"] == f"sha256={expected}"
+    legacy = hmac.new(APP_SECRET.encode(), body, hashlib.sha1).hexdigest()
+    assert headers["X-Hub-Signature"] == f"sha1={legacy}"
     assert headers["Content-Type"] == "application/json"
     assert hook.payloads()[0]["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] == "Jürgen"
 

@@ -233,3 +233,22 @@ def test_register_on_a_number_of_another_business_is_100_33(tmp_path: Path) -> N
 def test_the_waba_object_is_readable_with_its_token(tmp_path: Path) -> None:
     status, body = scenario(tmp_path, lambda c: call(c, "GET", f"/v21.0/{WABA_ID}"))
     assert (status, body["id"]) == (200, WABA_ID)
+
+
+def test_a_form_encoded_register_with_a_json_backup_is_accepted(tmp_path: Path) -> None:
+    import json
+
+    from tests.unit.emulator.cloud.conftest import TOKEN
+
+    async def steps(client: Client) -> Any:
+        form = {
+            "messaging_product": "whatsapp",
+            "pin": "123456",
+            "backup": json.dumps({"data": backup_blob(), "password": BACKUP_PASSWORD}),
+        }
+        response = await client.post(
+            f"/v21.0/{NUMBER_ID}/register", data=form, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        return response.status, await response.json()
+
+    assert scenario(tmp_path, steps) == (200, {"success": True})
