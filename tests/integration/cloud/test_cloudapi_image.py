@@ -5,10 +5,12 @@ over TLS (trusting the relay's CA), and its signed webhooks are verified by the 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from onprem.emulator.backup import encrypt
 from onprem.emulator.passwords import hash_password
@@ -138,3 +140,47 @@ def test_the_image_registers_from_a_backup_and_its_signed_webhooks_pass_the_rela
         for row in emulator.state()["webhooks"]
     }
     assert set(sink.bodies) == sent_bytes, "forwarded byte-identical to what the emulator signed"
+
+
+def test_a_webhook_pending_while_the_relay_is_down_survives_an_emulator_restart(
+    world: tuple[EmulatorContainer, Relay, Sink],
+) -> None:
+    emulator, relay, sink = world
+    body = {
+        "messaging_product": "whatsapp",
+        "pin": PIN,
+        "backup": {"data": on_prem_backup(), "password": PASSWORD},
+    }
+    assert emulator.call("POST", f"/v21.0/{NUMBER_ID}/register", body) == (200, {"success": True})
+    subscription = {"override_callback_uri": relay.callback, "verify_token": VERIFY_TOKEN}
+    assert emulator.call("POST", f"/v21.0/{WABA_ID}/subscribed_apps", subscription) == (
+        200,
+        {"success": True},
+    )
+
+    relay.stop()
+    inbound = emulator.call(
+        "POST",
+        "/__emulator/inbound",
+        {"phone_number_id": NUMBER_ID, "from": "4915112345678", "text": "still here"},
+    )
+    wait_until(
+        lambda: emulator.state()["webhooks"][0]["attempts"] >= 2,
+        "the emulator retried the unreachable relay",
+        timeout=30,
+    )
+    row = emulator.state()["webhooks"][0]
+    assert row["state"] == "pending"
+    assert row["last_error"], "the failed attempts say why"
+
+    subprocess.run(["docker", "restart", "-t", "10", emulator.name], check=True, capture_output=True)
+    wait_until(lambda: requests.get(f"{emulator.url}/healthz", timeout=1).ok, emulator.logs(), timeout=60)
+    assert emulator.state()["webhooks"][0]["state"] == "pending", "kept across the restart"
+    relay.start()
+    sink.wait_for(1, timeout=60)
+    assert (
+        json.loads(sink.bodies[0])["entry"][0]["changes"][0]["value"]["messages"][0]["id"] == inbound[1]["id"]
+    )
+    wait_until(
+        lambda: emulator.state()["webhooks"][0]["state"] == "delivered", "marked delivered", timeout=20
+    )
