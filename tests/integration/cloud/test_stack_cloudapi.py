@@ -79,6 +79,8 @@ def test_the_stack_runs_the_emulator_healthy_and_it_reaches_the_relay(
     health = {s["service"]: s["health"] for s in document["services"]}
     assert health["cloudapi"] == "healthy"
     assert any(v.endswith("cloudapiData") for v in volumes(stack.name))
+    status = stack.ok("status")
+    assert status["healthy"] is True, status
 
     token = (stack.state / "secrets" / "CLOUD_API_TOKEN").read_text().strip()
     assert (stack.state / "secrets" / "CLOUD_API_TOKEN").stat().st_mode & 0o777 == 0o600
