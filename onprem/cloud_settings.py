@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GRAPH_URL = "https://graph.facebook.com"
 # ISO 3166-1 alpha-2: two upper-case letters; whether Meta offers local storage there is Meta's to say
@@ -56,7 +56,36 @@ class CloudSettings(BaseModel):
             raise ValueError("Meta calls webhooks over HTTPS only: give an https:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _emulated_ids(self) -> CloudSettings:
+        if self.emulator and (self.phone_number_id is None or self.waba_id is None):
+            raise ValueError(
+                "cloud.emulator plays the number's Cloud side: set cloud.phone_number_id and cloud.waba_id "
+                "(any 5-20 digit ids, e.g. 106540352242922 and 102290129340398)"
+            )
+        return self
+
     @property
     def effective_graph_url(self) -> str:
-        """The Graph API base URL the tool calls (the emulator's published port when it plays Meta)."""
+        """The Graph API base URL the tool calls when the emulator is off (see `graph_url_of`, which also
+        knows the emulator's address)."""
         return (self.graph_url or GRAPH_URL).rstrip("/")
+
+
+def emulator_url(cloud: CloudSettings, bind_address: str) -> str:
+    """Where the tool reaches the stack's Cloud API emulator: it listens on the host's network at
+    `network.bind_address:cloud.emulator_port` (a wildcard bind is reached over loopback)."""
+    host = bind_address
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - a wildcard given by the operator, reached via loopback
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{cloud.emulator_port}"
+
+
+def graph_url_of(cloud: CloudSettings, bind_address: str) -> str:
+    """The Graph API base URL the tool calls (pure): `cloud.graph_url` when set, else the emulator's
+    when `cloud.emulator`, else Meta's. `bind_address` is `network.bind_address`."""
+    if cloud.graph_url is None and cloud.emulator:
+        return emulator_url(cloud, bind_address)
+    return cloud.effective_graph_url

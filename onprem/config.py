@@ -310,6 +310,8 @@ class Settings(Model):
                 ports["network.grafana_port"] = self.network.grafana_port
         if self.db.engine != "external" and self.network.db_port is not None:
             ports["network.db_port"] = self.network.db_port
+        if self.cloud.emulator:
+            ports["cloud.emulator_port"] = self.cloud.emulator_port
         return ports
 
 

@@ -18,7 +18,9 @@ import yaml
 
 from onprem import __version__
 from onprem.bundle import COMPOSE_FILE
+from onprem.cloud_settings import emulator_url
 from onprem.config import Settings
+from onprem.emulator.cloud.settings import CloudEmulatorSettings
 from onprem.hosts import HostSettings, swarm_manager
 from onprem.relay.settings import RelaySettings
 from onprem.stack import StackOptions, stack_text
@@ -52,6 +54,15 @@ RELAY_CA_IN_PROMETHEUS = "/etc/prometheus/relay-ca.pem"
 REDIS_IMAGE = "onprem/redis:7"
 BUNDLED_REDIS_URL = "redis://redis:6379/0"
 REDIS_PASSWORD_FILE = "/run/secrets/RELAY_REDIS_PASSWORD"  # noqa: S105 - a path, not a password
+# The Cloud API emulator (`cloud.emulator`): its image, settings file, database volume and the CA it trusts
+# for the relay's HTTPS (the internal CA that signs the relay's certificate).
+CLOUDAPI_IMAGE = f"onprem-emulator/cloudapi:{__version__}"
+CLOUDAPI_SETTINGS_PATH = "/etc/onprem/cloudapi.yaml"
+CLOUDAPI_DATA_DIR = "/var/lib/onprem-cloudapi"
+CLOUDAPI_CA_PATH = "/etc/onprem/cloudapi-ca.pem"
+CLOUDAPI_SECRET = "CLOUD_API_TOKEN"  # noqa: S105 - a secret's file name
+# Where the emulator plays a number no `bootstrap.registration` names (check_config refuses a deploy).
+PLACEHOLDER_NUMBER = ("1", "5550100000")
 
 
 def _db_context(settings: Settings, place: Placement) -> dict[str, Any]:
@@ -124,10 +135,53 @@ def exporter_secret_names(settings: Settings) -> list[str]:
     return _secret_names(paths)
 
 
+def cloudapi_settings(settings: Settings) -> CloudEmulatorSettings:
+    """The Cloud API emulator's own settings, from the `cloud:` section (pure): it plays
+    `cloud.phone_number_id` of `cloud.waba_id` with the number of `bootstrap.registration`, accepts the
+    CLOUD_API_TOKEN secret, signs with the relay's app secret and listens on the host's network at
+    `network.bind_address:cloud.emulator_port`."""
+    cloud = settings.cloud
+    registration = settings.bootstrap.registration
+    cc, phone = (registration.cc, registration.phone_number) if registration else PLACEHOLDER_NUMBER
+    waba = cloud.waba_id or "100000000000002"
+    app: dict[str, Any] = {"secret_file": f"{SECRETS_MOUNT}RELAY_APP_SECRET"}
+    if cloud.webhook_url is not None:
+        app.update(callback_url=cloud.webhook_url, verify_token_file=f"{SECRETS_MOUNT}RELAY_VERIFY_TOKEN")
+    host = settings.network.bind_address
+    return CloudEmulatorSettings.model_validate(
+        {
+            "listen": f"[{host}]:{cloud.emulator_port}" if ":" in host else f"{host}:{cloud.emulator_port}",
+            "database": f"{CLOUDAPI_DATA_DIR}/cloudapi.sqlite3",
+            "phone_numbers": [
+                {
+                    "id": cloud.phone_number_id or "100000000000001",
+                    "cc": cc,
+                    "phone_number": phone,
+                    "verified_name": settings.deployment.name,
+                    "waba_id": waba,
+                }
+            ],
+            "tokens": [{"file": f"{SECRETS_MOUNT}{CLOUDAPI_SECRET}", "waba_ids": [waba]}],
+            "app": app,
+            "ca_file": CLOUDAPI_CA_PATH if settings.relay.tls is not None else None,
+        }
+    )
+
+
+def cloudapi_secret_names(settings: Settings) -> list[str]:
+    """Secret files the Cloud API emulator reads (none when `cloud.emulator` is off)."""
+    if not settings.cloud.emulator:
+        return []
+    emulated = cloudapi_settings(settings)
+    paths = [emulated.app.secret_file or "", emulated.app.verify_token_file or ""]
+    return _secret_names(paths + [token.file for token in emulated.tokens])
+
+
 def all_secret_names(settings: Settings) -> list[str]:
     """Every secret file the compose file declares (client secrets plus what the sidecars read)."""
     names = {"WA_DB_PASSWORD", "WA_API_KEY", "apikey.header"}
-    return sorted(names | set(relay_secret_names(settings)) | set(exporter_secret_names(settings)))
+    sidecars = [*relay_secret_names(settings), *exporter_secret_names(settings)]
+    return sorted(names | set(sidecars) | set(cloudapi_secret_names(settings)))
 
 
 IDENTITY_LABEL = "org.onprem.identity"
@@ -145,6 +199,8 @@ def data_volumes(settings: Settings) -> list[str]:
         volumes.append("relayData")
     if bundled_redis(settings):
         volumes.append("redisData")
+    if settings.cloud.emulator:
+        volumes.append("cloudapiData")
     volumes.append("prometheusData")
     if settings.monitoring.grafana_image:
         volumes.append("grafanaData")
@@ -231,6 +287,17 @@ def context(settings: Settings, identity: str = "", place: Placement | None = No
             else f"{relay_port}-{relay_port + settings.relay.replicas - 1}",
         },
         "redis": {"enabled": bundled_redis(settings), "image": REDIS_IMAGE},
+        "cloudapi": {
+            "enabled": settings.cloud.emulator,
+            "image": CLOUDAPI_IMAGE,
+            "settings_path": CLOUDAPI_SETTINGS_PATH,
+            "data_dir": CLOUDAPI_DATA_DIR,
+            "secrets": cloudapi_secret_names(settings),
+            "ca": settings.relay.tls is not None,
+            "ca_file": RELAY_CA_FILE,
+            "ca_path": CLOUDAPI_CA_PATH,
+            "health_url": emulator_url(settings.cloud, settings.network.bind_address) + "/healthz",
+        },
         "exporter": {
             "enabled": settings.exporter.enabled,
             "secrets": exporter_secret_names(settings),
@@ -351,6 +418,8 @@ def _render_host(
         files["relay.yaml"] = _yaml(stack_relay(settings).model_dump(mode="json"))
     if settings.exporter.enabled:
         files["exporter.yaml"] = _yaml(settings.exporter.model_dump(mode="json"))
+    if settings.cloud.emulator:
+        files["cloudapi.yaml"] = _yaml(cloudapi_settings(settings).model_dump(mode="json"))
     for name, text in sorted(kit.items()):
         files[f"monitoring/{name}"] = text
     return files
@@ -373,6 +442,8 @@ def expected_services(settings: Settings) -> list[str]:
         services.append("relay")
     if settings.exporter.enabled:
         services.append("exporter")
+    if settings.cloud.emulator:
+        services.append("cloudapi")
     if settings.monitoring.enabled:
         services.append("prometheus")
         if settings.monitoring.grafana_image:

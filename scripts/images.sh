@@ -2,8 +2,8 @@
 # Build every image the stack needs, where a registry answers or not (`make images`).
 #
 #   scripts/images.sh                      all images
-#   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator mysql postgres prometheus redis (db = mysql
-#                                          postgres; emulator implies onprem)
+#   IMAGES="onprem db" scripts/images.sh   a subset: onprem emulator cloudapi mysql postgres prometheus redis
+#                                          (db = mysql postgres; emulator and cloudapi imply onprem)
 #   IMAGES="onprem/mysql:8.0 onprem-emulator/web:v2.57.2" scripts/images.sh
 #                                          image names, as a rendered stack names them: each one this script
 #                                          builds is built (an emulator image of any vX.Y.Z); any other name
@@ -223,6 +223,15 @@ add_emulator() {
   [[ " $EMULATOR_BUILDS " == *" $1:$2 "* ]] || EMULATOR_BUILDS+=" $1:$2"
 }
 
+# The Cloud API emulator: the project image with its command; tagged with the project version and latest.
+build_cloudapi() {
+  local tag=onprem-emulator/cloudapi:$(project_version) hash parent
+  parent=$(image_id "$ONPREM_IMAGE") || die "$ONPREM_IMAGE is missing"
+  hash=$( { echo "cloudapi $parent"; hash_paths docker/cloudapi; } | sha)
+  build_image "$tag" "$hash" docker/cloudapi/Dockerfile docker/cloudapi --build-arg "ONPREM_IMAGE=$ONPREM_IMAGE"
+  docker tag "$tag" onprem-emulator/cloudapi:latest
+}
+
 # Every version shares the parent and the layers of docker/emulator; only the version's env and label differ.
 build_emulator() {
   local build role version tag hash parent
@@ -269,6 +278,10 @@ want_name() {
       version=$(project_version)
       if [ "${name#*:}" = "$version" ]; then WANT+=" onprem"
       else skip "$name" "this checkout builds onprem/onprem:$version"; fi ;;
+    onprem-emulator/cloudapi:*)
+      version=$(project_version)
+      if [ "${name#*:}" = "$version" ] || [ "${name#*:}" = latest ]; then WANT+=" onprem cloudapi"
+      else skip "$name" "this checkout builds onprem-emulator/cloudapi:$version"; fi ;;
     onprem-emulator/coreapp:*|onprem-emulator/web:*)
       role=${name%%:*} version=${name#*:}
       role=${role#onprem-emulator/}
@@ -286,9 +299,10 @@ want_name() {
 main() {
   local item version
   WANT=""
-  for item in ${IMAGES:-onprem emulator mysql postgres prometheus redis}; do
+  for item in ${IMAGES:-onprem emulator cloudapi mysql postgres prometheus redis}; do
     case "$item" in
       onprem|mysql|postgres|prometheus|redis) WANT+=" $item" ;;
+      cloudapi) WANT+=" onprem cloudapi" ;;
       emulator)
         WANT+=" onprem emulator"
         for version in $EMULATOR_VERSIONS; do
@@ -299,7 +313,7 @@ main() {
         done ;;
       db) WANT+=" mysql postgres" ;;
       */*|*:*) want_name "$item" ;;
-      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db," \
+      *) die "unknown image '$item' in IMAGES (onprem emulator mysql postgres prometheus redis db cloudapi," \
            "or an image name such as onprem-emulator/web:v2.57.2)" ;;
     esac
   done
@@ -324,6 +338,7 @@ main() {
   if wanted redis; then (build_debian "$REDIS_IMAGE" docker/redis) & pids+=($!); fi
   if wanted onprem; then build_onprem; fi
   if wanted emulator; then build_emulator; fi
+  if wanted cloudapi; then build_cloudapi; fi
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   trap - EXIT
   prune_leftovers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -167,6 +168,56 @@ def inject(
     finally:
         store.close()
     click.echo(message_id)
+
+
+@emulator.command()
+@click.option(
+    "--settings",
+    "settings_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The Cloud API emulator's settings file (cloudapi.yaml, rendered from onprem.yaml).",
+)
+@click.option("--listen", default=None, metavar="HOST:PORT", help="Override the settings' listen address.")
+@click.option("--log-level", type=_LOG_LEVELS, default="info", show_default=True)
+def cloud(settings_file: Path, listen: str | None, log_level: str) -> None:
+    """Serve the emulated WhatsApp Cloud API (Graph API subset) and send its signed webhooks."""
+    import logging
+    import sqlite3
+    import ssl
+    import sys
+
+    from onprem.emulator.cloud.app import create_app, serve, server_ssl
+    from onprem.emulator.cloud.settings import load_secrets, load_settings
+    from onprem.emulator.cloud.store import CloudStore
+    from onprem.errors import ConfigError, StateError
+    from onprem.sidecar import listen_hosts, run_server, split_listen
+
+    settings = load_settings(settings_file)
+    try:
+        host, port = split_listen(listen or settings.listen)
+    except ValueError as exc:
+        raise ConfigError(f"--listen: {exc}") from None
+    secrets = load_secrets(settings)
+    try:
+        tls = server_ssl(settings)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{settings_file}: tls: cannot load the certificate or key ({exc})") from None
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        store = CloudStore(settings.database)
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"cloud emulator: cannot open the database {settings.database} ({exc})") from None
+    try:
+        app = create_app(store, settings, secrets)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{settings_file}: ca_file: cannot load {settings.ca_file} ({exc})") from None
+    try:
+        run_server(serve(app, listen_hosts(host), port, tls))
+    finally:
+        store.close()
 
 
 COMMANDS = [emulator]

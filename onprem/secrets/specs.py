@@ -173,8 +173,8 @@ class SecretEntry:
 
 
 def entries(loaded: LoadedConfig, *, backup: bool = False) -> list[SecretEntry]:
-    """The secrets `deploy` resolves (built-in, then `extra` by name), plus the backup password when
-    `backup` (pure)."""
+    """The secrets `deploy` resolves (built-in, then `extra` by name, the Cloud API token when the stack
+    runs the Cloud API emulator), plus the backup password when `backup` (pure)."""
     secrets = loaded.settings.secrets
     found = [
         SecretEntry(spec, getattr(secrets, spec.field), loaded.where("secrets", spec.field)) for spec in SPECS
@@ -190,6 +190,13 @@ def entries(loaded: LoadedConfig, *, backup: bool = False) -> list[SecretEntry]:
     if backup:
         found.append(
             SecretEntry(BACKUP_SPEC, secrets.backup_password, loaded.where("secrets", BACKUP_SPEC.field))
+        )
+    if loaded.settings.cloud.emulator:
+        # The stack's Cloud API emulator mounts it, so `deploy` resolves (generates) it then.
+        found.append(
+            SecretEntry(
+                CLOUD_TOKEN_SPEC, secrets.cloud_token, loaded.where("secrets", CLOUD_TOKEN_SPEC.field)
+            )
         )
     return found
 

@@ -14,7 +14,7 @@ from onprem.deployment import Deployment
 from onprem.engine.images import stack_images
 from onprem.errors import ConfigError
 from onprem.render import all_secret_names, profiles, read_kit, render
-from onprem.secrets import APIKEY_HEADER, SPECS
+from onprem.secrets import APIKEY_HEADER, CLOUD_TOKEN_SPEC, SPECS
 from onprem.state import StateDir
 from onprem.workflows import bootstrap
 from onprem.workflows.certs import RELAY_CERT_SECRET, RELAY_KEY_SECRET
@@ -42,9 +42,31 @@ def missing_secret_files(loaded: LoadedConfig, stored: Callable[[str], bool]) ->
     first deploy with `bootstrap.certs` issues it before anything else."""
     settings = loaded.settings
     provided = {spec.name for spec in SPECS} | set(settings.secrets.extra) | {APIKEY_HEADER}
+    if settings.cloud.emulator:
+        provided.add(CLOUD_TOKEN_SPEC.name)
     if settings.bootstrap.certs:
         provided |= {RELAY_CERT_SECRET, RELAY_KEY_SECRET}
     return [name for name in all_secret_names(settings) if name not in provided and not stored(name)]
+
+
+def check_cloud_emulator(loaded: LoadedConfig) -> None:
+    """`cloud.emulator` plays the number of `bootstrap.registration` on the Docker host's network (pure).
+
+    Raises ConfigError naming the field and the fix."""
+    settings = loaded.settings
+    if not settings.cloud.emulator:
+        return
+    if settings.bootstrap.registration is None:
+        raise ConfigError(
+            f"{loaded.where('cloud', 'emulator')}: the Cloud API emulator plays the number being moved: "
+            "set bootstrap.registration (cc, phone_number) so that it knows which number that is"
+        )
+    if settings.deployment.target == "swarm":
+        raise ConfigError(
+            f"{loaded.where('cloud', 'emulator')}: the Cloud API emulator runs on the host's network, which "
+            "a Swarm stack does not offer: use deployment.target: compose, or run `onprem emulator cloud` "
+            "outside the stack"
+        )
 
 
 def check_config(loaded: LoadedConfig) -> None:
@@ -52,6 +74,7 @@ def check_config(loaded: LoadedConfig) -> None:
 
     Raises ConfigError naming the file, the field and the fix."""
     bootstrap.check(loaded)
+    check_cloud_emulator(loaded)
     secrets_dir = StateDir(loaded.state_dir).secrets
     unknown = missing_secret_files(loaded, lambda name: (secrets_dir / name).is_file())
     if unknown:

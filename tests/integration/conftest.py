@@ -17,6 +17,7 @@ IMAGES = (
     "onprem-emulator/web:v2.57.2",
     "onprem-emulator/coreapp:v2.53.2",
     "onprem-emulator/web:v2.53.2",
+    "onprem-emulator/cloudapi:0.1.0",
     "onprem/mysql:8.0",
     "onprem/postgres:15",
     "onprem/prometheus:2.42",
