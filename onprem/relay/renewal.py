@@ -109,9 +109,11 @@ class Renewer:
             return delay
         self.failures = 0
         self._metrics.public_renewals.labels("success").inc()
+        verb = "renewed" if self._slot.current is not None else "obtained"
         self._install(served)
         log.info(
-            "relay: public certificate renewed, valid until %s",
+            "relay: public certificate %s, valid until %s",
+            verb,
             time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(served.not_after)),
         )
         return next_step(served, self._clock(), self._settings.renew_before_days)
