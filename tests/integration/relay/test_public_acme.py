@@ -284,3 +284,58 @@ def test_relay_obtains_serves_and_renews_an_acme_certificate_without_dropping_a_
                 proc.terminate()
                 proc.wait(15)
         ca.stop()
+
+
+def test_a_challenge_pebble_cannot_reach_is_retried_with_backoff_and_the_relay_stays_up(
+    tmp_path: Path,
+) -> None:
+    require(pebble_server.available(), "pebble is not installed (make tools: apt-get install pebble)")
+    relay_port, public_port, http01_port, pebble_http_port = free_ports(4)
+    ca = pebble_server.Pebble(tmp_path / "pebble", pebble_http_port, VALIDITY)  # nobody answers there
+    ca.start()
+    relay = None
+    relay_log = tmp_path / "relay.log"
+
+    def logs() -> str:
+        return ca.logs() + (relay_log.read_text(errors="replace")[-4000:] if relay_log.exists() else "")
+
+    try:
+        config = {
+            "listen": f"127.0.0.1:{relay_port}",
+            "onprem": {"enabled": False},
+            "cloud": {
+                "enabled": True,
+                "app_secret_file": write_secret(tmp_path / "app_secret", APP_SECRET),
+                "verify_token_file": write_secret(tmp_path / "verify_token", VERIFY_TOKEN),
+            },
+            "store": {"data_dir": str(tmp_path / "data")},
+            "public": {
+                "host_name": HOST,
+                "port": public_port,
+                "http01_port": http01_port,
+                "certificate": {
+                    "source": "acme",
+                    "directory_url": ca.directory_url,
+                    "ca_file": str(ca.ca_file),
+                    "state_dir": str(tmp_path / "data" / "acme"),
+                    "retry_min_seconds": 1,
+                    "retry_max_seconds": 2,
+                },
+            },
+        }
+        (tmp_path / "relay.yaml").write_text(yaml.safe_dump(config))
+        relay = spawn(["relay", "serve", "--settings", str(tmp_path / "relay.yaml")], relay_log)
+        failures = 'relay_public_certificate_renewals_total{result="failure"}'
+        wait_for("two failed orders", lambda: metrics(relay_port).get(failures, 0) >= 2, 40, logs)
+        assert "challenge failed: relay.onprem.test" in relay_log.read_text()
+        assert "retrying in 2 s" in relay_log.read_text()  # 1 s, then doubled to the 2 s cap
+        with urllib.request.urlopen(f"http://127.0.0.1:{relay_port}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        with pytest.raises(ssl.SSLError):  # no certificate yet: the public listener refuses handshakes
+            served_certificate(public_port, tmp_path / "pebble" / "pebble-https-ca.pem")
+        assert relay.poll() is None
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(15)
+        ca.stop()

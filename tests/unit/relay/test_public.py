@@ -433,3 +433,18 @@ def test_the_exporter_probe_refuses_a_certificate_it_cannot_verify(tmp_path: Pat
 
     with pytest.raises(UpstreamError, match="TLS handshake with the relay's public listener"):
         run(scenario())
+
+
+def test_an_unreachable_ca_is_an_acme_error_and_leaves_only_the_account_key(tmp_path: Path) -> None:
+    from onprem.relay.acmeissue import AcmeIssuer
+
+    port = free_ports(1)[0]  # nothing listens there
+    settings = AcmeCertificateSettings(
+        source="acme", directory_url=f"https://127.0.0.1:{port}/dir", state_dir=str(tmp_path / "acme")
+    )
+    issuer = AcmeIssuer(settings, HOST, ChallengeTokens())
+    with pytest.raises(AcmeError, match="ConnectionError"):
+        issuer.issue()
+    assert sorted(p.name for p in (tmp_path / "acme").iterdir()) == ["account-key.pem"]
+    assert (tmp_path / "acme" / "account-key.pem").stat().st_mode & 0o777 == 0o600
+    assert not issuer.files.exist()
