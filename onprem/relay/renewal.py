@@ -9,7 +9,9 @@ being served. The clock and the sleep are injected; issuance (blocking) runs in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +35,35 @@ def renew_at(not_before: float, not_after: float, renew_before_days: float) -> f
 def retry_delay(failures: int, minimum: float, maximum: float) -> float:
     """Seconds to wait after `failures` consecutive failed orders (1, 2, ...): doubling, capped."""
     return min(minimum * 2.0 ** max(failures - 1, 0), maximum)
+
+
+async def in_daemon_thread(work: Callable[[], CertificateFiles]) -> CertificateFiles:
+    """Run blocking `work` in a daemon thread. Cancelling the wait abandons the thread: a relay told to
+    stop mid-order exits at once instead of waiting out the CA (asyncio's default executor is joined at
+    exit). An abandoned order at worst leaves a new key beside the old chain, which `load_stored` refuses
+    and re-orders."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[CertificateFiles] = loop.create_future()
+
+    def settle(result: CertificateFiles | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            assert result is not None
+            done.set_result(result)
+
+    def main() -> None:
+        try:
+            outcome: tuple[CertificateFiles | None, BaseException | None] = (work(), None)
+        except BaseException as exc:  # handed to the waiting coroutine, which decides
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=main, name="acme-order", daemon=True).start()
+    return await done
 
 
 def next_step(served: Served | None, now: float, renew_before_days: float) -> float:
@@ -92,7 +123,7 @@ class Renewer:
         """Order, store and serve a new certificate; seconds until the next check (a retry delay after a
         failure). Never raises for CA trouble: the current certificate stays in service."""
         try:
-            files: CertificateFiles = await asyncio.to_thread(self._issuer.issue)
+            files = await in_daemon_thread(self._issuer.issue)
             served = load_served(str(files.chain), str(files.key))
         except (AcmeError, OSError, ConfigError) as exc:
             self.failures += 1

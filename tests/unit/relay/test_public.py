@@ -448,3 +448,31 @@ def test_an_unreachable_ca_is_an_acme_error_and_leaves_only_the_account_key(tmp_
     assert sorted(p.name for p in (tmp_path / "acme").iterdir()) == ["account-key.pem"]
     assert (tmp_path / "acme" / "account-key.pem").stat().st_mode & 0o777 == 0o600
     assert not issuer.files.exist()
+
+
+def test_stopping_mid_order_does_not_wait_for_the_ca(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class StuckIssuer(FakeIssuer):
+        def issue(self) -> CertificateFiles:
+            release.wait(30)  # a CA that does not answer
+            return super().issue()
+
+    renew, _, _ = renewer(tmp_path, StuckIssuer(tmp_path), Clock(datetime.now(UTC).timestamp()))
+
+    async def scenario() -> float:
+        task = asyncio.create_task(renew.run())
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    try:
+        assert run(scenario()) < 1.0
+    finally:
+        release.set()
