@@ -41,7 +41,7 @@ status: $(STAMP)
 down: $(STAMP)
 	$(ONPREM) down
 
-## Host tools the integration tests drive: promtool/prometheus, redis-server, wrk.
+## Host tools the integration tests drive: promtool/prometheus, redis-server, wrk, sshd, pebble.
 tools:
 	bash scripts/tools.sh
 

@@ -131,3 +131,25 @@ def check_names(cert: x509.Certificate, needed: Sequence[tuple[str, str]], origi
         f"for {names} (IP addresses as IP SANs): `onprem certs issue` writes such a bundle to "
         "certs/web-bundle.pem in the state directory; or change client.web_servername"
     )
+
+
+def check_public_chain(
+    chain_text: str, key_text: str, host_name: str, *, now: datetime, origin: str
+) -> CheckedBundle:
+    """The checks of `certs upload` for the relay's public certificate (`relay.public`, source chain):
+    the key matches the server certificate, each certificate is signed by the next, at least one
+    intermediate, nothing expired or not yet valid, and the SANs cover `host_name`.
+
+    Raises ConfigError listing every problem with what to fix.
+    """
+    if not key_text.strip() or not chain_text.strip():
+        raise ConfigError(f"{origin}: the chain or key file is empty; give the PEM chain and its private key")
+    checked = check_bundle(key_text.rstrip("\n") + "\n" + chain_text, now=now, roots=[], origin=origin)
+    if not covers(checked.server, host_name):
+        found = ", ".join(sans_of(checked.server)) or "none"
+        raise ConfigError(
+            f"{origin}: the certificate's SANs ({found}) do not cover relay.public.host_name {host_name}; "
+            "use a certificate issued for that name, or set `certificate: {source: acme}` to have the relay "
+            "get one"
+        )
+    return checked

@@ -302,6 +302,9 @@ class Settings(Model):
                 ports[f"network.relay_port (+{replica - 1}, relay replica {replica})"] = (
                     self.network.relay_port + replica - 1
                 )
+            if self.relay.public is not None:
+                ports["relay.public.port"] = self.relay.public.port
+                ports["relay.public.http01_port"] = self.relay.public.http01_port
         if self.exporter.enabled:
             ports["network.exporter_port"] = self.network.exporter_port
         if self.monitoring.enabled:

@@ -21,6 +21,7 @@ from onprem.bundle import COMPOSE_FILE
 from onprem.cloud_settings import emulator_url
 from onprem.config import Settings
 from onprem.emulator.cloud.settings import CloudEmulatorSettings
+from onprem.exporter.settings import ExporterSettings, RelayPublicProbeSettings
 from onprem.hosts import HostSettings, swarm_manager
 from onprem.relay.settings import RelaySettings
 from onprem.stack import StackOptions, stack_text
@@ -45,6 +46,10 @@ MONITORING_DIR = Path(
 )
 ONPREM_IMAGE = f"onprem/onprem:{__version__}"
 RELAY_CONTAINER_PORT = 8443
+RELAY_PUBLIC_CONTAINER_PORT = 8444
+"""The relay.public HTTPS listener inside the container (published on relay.public.port)."""
+RELAY_HTTP01_CONTAINER_PORT = 8080
+"""The relay.public HTTP listener (ACME challenges, redirect) in the container (relay.public.http01_port)."""
 RELAY_SETTINGS_PATH = "/etc/onprem/relay.yaml"
 """Where the relay container reads its settings (relay.yaml, rendered from the `relay:` section)."""
 # The internal CA `onprem certs issue` writes (state dir), mounted into Prometheus to verify a TLS relay.
@@ -190,12 +195,45 @@ HOST_GATEWAY = "host-gateway"
 DOCKER_HOST_NAME = "host.docker.internal"
 
 
+def _relay_acme(settings: Settings) -> bool:
+    # The ACME account key and certificate live in the relay's data volume, whatever its store.
+    public = settings.relay.public
+    return public is not None and public.acme is not None
+
+
+def relay_public_context(settings: Settings) -> dict[str, Any] | None:
+    """Ports and addresses of the relay's public face, or None without `relay.public` (pure)."""
+    public = settings.relay.public
+    if not settings.relay.enabled or public is None:
+        return None
+    return {
+        "bind": public.bind_address or settings.network.bind_address,
+        "port": public.port,
+        "http01_port": public.http01_port,
+        "container_port": RELAY_PUBLIC_CONTAINER_PORT,
+        "http01_container_port": RELAY_HTTP01_CONTAINER_PORT,
+    }
+
+
+def stack_exporter(settings: Settings) -> ExporterSettings:
+    """The exporter's settings as its container reads them: with relay.public, a probe of the relay's
+    public listener over the stack network unless exporter.relay_public names another."""
+    exporter = settings.exporter
+    public = settings.relay.public
+    if exporter.relay_public is not None or public is None or not settings.relay.enabled:
+        return exporter
+    probe = RelayPublicProbeSettings(
+        address=f"relay:{RELAY_PUBLIC_CONTAINER_PORT}", host_name=public.host_name
+    )
+    return exporter.model_copy(update={"relay_public": probe})
+
+
 def data_volumes(settings: Settings) -> list[str]:
     """The named volumes that hold the deployment's data, which no release owns (pure)."""
     volumes = ["whatsappMedia", "waentData"]
     if settings.db.engine != "external":
         volumes.append("postgresData" if settings.db.kind == "postgres" else "mysqlData")
-    if settings.relay.enabled and settings.relay.store.backend == "sqlite":
+    if settings.relay.enabled and (settings.relay.store.backend == "sqlite" or _relay_acme(settings)):
         volumes.append("relayData")
     if bundled_redis(settings):
         volumes.append("redisData")
@@ -281,6 +319,8 @@ def context(settings: Settings, identity: str = "", place: Placement | None = No
             "secrets": relay_secret_names(settings),
             "replicas": settings.relay.replicas,
             "sqlite": settings.relay.store.backend == "sqlite",
+            "data_volume": settings.relay.store.backend == "sqlite" or _relay_acme(settings),
+            "public": relay_public_context(settings),
             # One host port per replica: a range when there are several.
             "host_ports": str(relay_port)
             if settings.relay.replicas == 1
@@ -417,7 +457,7 @@ def _render_host(
     if settings.relay.enabled:
         files["relay.yaml"] = _yaml(stack_relay(settings).model_dump(mode="json"))
     if settings.exporter.enabled:
-        files["exporter.yaml"] = _yaml(settings.exporter.model_dump(mode="json"))
+        files["exporter.yaml"] = _yaml(stack_exporter(settings).model_dump(mode="json"))
     if settings.cloud.emulator:
         files["cloudapi.yaml"] = _yaml(cloudapi_settings(settings).model_dump(mode="json"))
     for name, text in sorted(kit.items()):

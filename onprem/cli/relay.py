@@ -51,8 +51,23 @@ def relay() -> None:
 @relay.command()
 @settings_option
 @click.option("--listen", default=None, metavar="HOST:PORT", help="Override the settings' listen address.")
-def serve(settings_file: Path | None, listen: str | None) -> None:
-    """Serve the ingress, /healthz and /metrics, and deliver to the configured endpoints."""
+@click.option(
+    "--public-listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Where the relay.public HTTPS listener binds (default: its port on its bind_address or loopback).",
+)
+@click.option(
+    "--http01-listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Where the relay.public HTTP listener (ACME challenges, redirect) binds (default: http01_port).",
+)
+def serve(
+    settings_file: Path | None, listen: str | None, public_listen: str | None, http01_listen: str | None
+) -> None:
+    """Serve the ingress, /healthz and /metrics, and deliver to the configured endpoints; with
+    relay.public, also the public HTTPS face of the Cloud ingress."""
     import logging
 
     from onprem.errors import ConfigError
@@ -64,8 +79,14 @@ def serve(settings_file: Path | None, listen: str | None) -> None:
         host, port = split_listen(listen or settings.listen)
     except ValueError as exc:
         raise ConfigError(f"--listen: {exc}") from None
+    extra: dict[str, tuple[str, int] | None] = {}
+    for option, value in (("public", public_listen), ("http01", http01_listen)):
+        try:
+            extra[option] = split_listen(value) if value else None
+        except ValueError as exc:
+            raise ConfigError(f"--{option}-listen: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run(settings, host, port)
+    run(settings, host, port, public=extra["public"], http01=extra["http01"])
 
 
 def _with_admin(settings_file: Path, work: Callable[[DeadLetterAdmin], Awaitable[T]]) -> T:

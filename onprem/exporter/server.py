@@ -16,7 +16,8 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from onprem.exporter.collect import Scraper
+from onprem.exporter.collect import COLLECTORS, Scraper
+from onprem.exporter.publiccert import relay_public_collector
 from onprem.exporter.settings import ExporterSettings
 from onprem.exporter.transport import AiohttpTransport, Transport
 from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
@@ -79,7 +80,10 @@ def make_scraper(settings: ExporterSettings, transport: Transport | None = None)
         server_name=settings.tls_server_name,
     )
     credentials = UpstreamAuth(transport, api_key_file=settings.api_key_file, login=settings.login)
-    return Scraper(UpstreamClient(transport, credentials), stats_db=settings.stats_db)
+    collectors = dict(COLLECTORS)
+    if settings.relay_public is not None:
+        collectors["relay_public_certificate"] = relay_public_collector(settings.relay_public)
+    return Scraper(UpstreamClient(transport, credentials), stats_db=settings.stats_db, collectors=collectors)
 
 
 async def serve(settings: ExporterSettings) -> None:

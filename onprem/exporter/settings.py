@@ -56,6 +56,28 @@ class StatsDbSettings(_Model):
     """How long one background refresh may take."""
 
 
+class RelayPublicProbeSettings(_Model):
+    """Probe the relay's public HTTPS listener (`relay.public`) for the expiry of what it serves."""
+
+    address: str
+    """HOST:PORT to connect to (in the stack: relay:<its public container port>)."""
+    host_name: str
+    """The name to send (SNI) and verify the certificate against: relay.public.host_name."""
+    ca_file: str | None = None
+    """PEM root to verify with (a private ACME CA); null: the system trust store."""
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        split_listen(value)
+        return value.strip()
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        return _absolute(value)
+
+
 class ExporterSettings(_Model):
     """Everything `onprem exporter serve` needs; defaults fit the bundled compose stack."""
 
@@ -81,6 +103,9 @@ class ExporterSettings(_Model):
     scrape_timeout_offset_seconds: Annotated[float, Field(ge=0, le=60)] = 0.5
     """Subtracted from the scrape timeout, to leave time to encode and send the answer."""
     stats_db: StatsDbSettings = StatsDbSettings()
+    relay_public: RelayPublicProbeSettings | None = None
+    """Export the relay public certificate's expiry; null: no probe (filled in by the renderer when
+    relay.public is set)."""
 
     @field_validator("upstream_url")
     @classmethod

@@ -13,6 +13,10 @@ Modules, in the order a request meets them:
   signing      Standard Webhooks signatures (pure)
   http1        the keep-alive HTTP/1.1 client deliveries use
   metrics      the relay's own Prometheus registry
+  publictls    relay.public: the listener's certificate, swapped in place for new handshakes
+  http01       relay.public: the plain HTTP listener (ACME HTTP-01 answers, redirect to https)
+  acmeissue    relay.public: ordering a certificate with certbot's `acme` library; state files 0600
+  renewal      relay.public: when to renew (pure) and the background renewer with backoff
   service      assembly and lifetime of a running relay
   cli          `onprem relay serve | dlq list | replay` (dead letters through open_admin, any backend)
 """

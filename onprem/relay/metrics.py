@@ -93,6 +93,23 @@ class RelayMetrics:
             registry=r,
         )
 
+        self.public_not_after = Gauge(
+            "relay_public_certificate_expiry_timestamp_seconds",
+            "When the certificate the public listener presents expires (Unix time).",
+            registry=r,
+        )
+        self.public_renewals = Counter(
+            "relay_public_certificate_renewals",
+            "Certificate issuance attempts of the public listener, by result.",
+            ["result"],
+            registry=r,
+        )
+        self.public_next_attempt = Gauge(
+            "relay_public_certificate_next_attempt_timestamp_seconds",
+            "When the renewer next checks or orders the public certificate (Unix time).",
+            registry=r,
+        )
+
     def set_store_gauges(self, gauges: StoreGauges) -> None:
         """Copy store figures into the gauges (called before each scrape)."""
         self.queued.set(gauges.pending)

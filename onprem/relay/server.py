@@ -7,6 +7,7 @@ Routes:
   GET  /healthz                  200 when the store commits, else 503
   GET  /metrics                  Prometheus text format
   anything else                  404, counted as `no_route`
+The public listener (`relay.public`) serves only the two Cloud routes and /healthz (`build_public`).
 An ingress request gets its 200 only after its event is committed; every refusal is a 4xx counted under
 `relay_rejected_total{reason}`, and nothing of it is stored.
 """
@@ -98,6 +99,16 @@ class RelayApp:
             app.router.add_get("/webhooks/cloud", self.cloud_get)
             app.router.add_post("/webhooks/cloud", self.cloud_post)
         # Last, so it only sees what no route took: unknown paths (and wrong methods) are counted too.
+        app.router.add_route("*", "/{tail:.*}", self.no_route)
+        return app
+
+    def build_public(self) -> web.Application:
+        """The application of the public listener: the Cloud ingress and /healthz only (no /metrics, no
+        On-Prem route: the internet sees nothing else)."""
+        app = web.Application(client_max_size=self._max_body)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/webhooks/cloud", self.cloud_get)
+        app.router.add_post("/webhooks/cloud", self.cloud_post)
         app.router.add_route("*", "/{tail:.*}", self.no_route)
         return app
 

@@ -8,6 +8,8 @@ a default, so an empty file is a working config for the bundled stack. Secrets a
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -89,6 +91,105 @@ class CloudIngressSettings(_Model):
     """File holding the token Meta echoes in hub.verify_token when subscribing."""
     allow_legacy_sha1: bool = False
     """Also accept the legacy SHA-1 X-Hub-Signature when X-Hub-Signature-256 is absent."""
+
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _host_name(value: str) -> str:
+    """`value` if it is a fully qualified DNS name in lower case (no IP address, no wildcard)."""
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            "must be a fully qualified DNS name in lower case, e.g. relay.example.com (no IP address: "
+            "a publicly trusted certificate and Meta's webhooks need a name)"
+        )
+    if labels[-1].isdigit():
+        raise ValueError("must be a DNS name, not an IP address")
+    return value
+
+
+HostName = Annotated[str, AfterValidator(_host_name)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ChainCertificateSettings(_Model):
+    """The operator's own certificate: a PEM chain (server certificate first) and its private key.
+
+    `onprem deploy` checks them as `certs upload` does (the chain verifies, the key matches, the SANs
+    cover host_name, nothing expired); the relay only loads them, at start.
+    """
+
+    source: Literal["chain"]
+    chain_file: AbsPath = _secret_path("RELAY_PUBLIC_CHAIN")
+    """PEM chain: the server certificate, then its intermediates (a compose secret of that name)."""
+    key_file: AbsPath = _secret_path("RELAY_PUBLIC_KEY")
+    """PEM private key of the server certificate."""
+
+
+class AcmeCertificateSettings(_Model):
+    """A certificate from an ACME CA (RFC 8555, HTTP-01 answered by the relay), renewed by the relay."""
+
+    source: Literal["acme"]
+    directory_url: str = "https://acme-v02.api.letsencrypt.org/directory"
+    """The CA's ACME directory (Let's Encrypt by default)."""
+    email: Annotated[str, Field(pattern=r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$")] | None = None
+    """Contact the CA writes to about expiry and incidents."""
+    ca_file: AbsPath | None = None
+    """PEM root to trust for the directory's HTTPS (a private ACME server); null: the system store."""
+    renew_before_days: Annotated[float, Field(gt=0, le=365)] = 30.0
+    """Renew when fewer days than this remain (or a third of the lifetime, for shorter certificates)."""
+    state_dir: AbsPath = DEFAULT_DATA_DIR + "/acme"
+    """Where the account key and the certificate are kept (mode 0600; in the relay's data volume)."""
+    retry_min_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    """First wait after a failed issuance; doubled after each failure up to retry_max_seconds."""
+    retry_max_seconds: Annotated[float, Field(gt=0, le=86400)] = 6 * 3600.0
+
+    @field_validator("directory_url")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return _check_url(value, ("https",), "ACME accounts are keys, not URL credentials")
+
+    @model_validator(mode="after")
+    def _backoff(self) -> AcmeCertificateSettings:
+        if self.retry_min_seconds > self.retry_max_seconds:
+            raise ValueError("retry_min_seconds must not exceed retry_max_seconds")
+        return self
+
+
+class PublicSettings(_Model):
+    """A public HTTPS face for Meta's webhooks: only /webhooks/cloud and /healthz, with a publicly trusted
+    certificate, plus plain HTTP on http01_port for ACME challenges (everything else redirects)."""
+
+    host_name: HostName
+    """The name Meta calls (https://<host_name>/webhooks/cloud); the certificate must cover it."""
+    port: Port = 443
+    """HTTPS port, published on network.bind_address (or bind_address below)."""
+    bind_address: str | None = None
+    """Host address the public ports are published on; null: network.bind_address."""
+    http01_port: Port = 80
+    """Plain HTTP port: ACME HTTP-01 challenges, and a redirect to https for anything else."""
+    certificate: Annotated[ChainCertificateSettings | AcmeCertificateSettings, Field(discriminator="source")]
+    """`{source: chain, chain_file, key_file}` or `{source: acme, directory_url, email, ...}`."""
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)  # raises ValueError naming the bad address
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> PublicSettings:
+        if self.port == self.http01_port:
+            raise ValueError(f"port and http01_port must differ (both are {self.port})")
+        return self
+
+    @property
+    def acme(self) -> AcmeCertificateSettings | None:
+        """The ACME settings, when the certificate comes from ACME."""
+        cert = self.certificate
+        return cert if isinstance(cert, AcmeCertificateSettings) else None
 
 
 class LimitSettings(_Model):
@@ -201,6 +302,8 @@ class RelaySettings(_Model):
     """HOST:PORT of the ingress, /healthz and /metrics (overridden by `serve --listen`)."""
     tls: TlsSettings | None = None
     """Serve HTTPS with these files; null serves plain HTTP."""
+    public: PublicSettings | None = None
+    """A public HTTPS listener for the Cloud ingress (Meta's webhooks); null: none."""
     onprem: OnpremIngressSettings = OnpremIngressSettings()
     cloud: CloudIngressSettings = CloudIngressSettings()
     limits: LimitSettings = LimitSettings()
@@ -219,6 +322,21 @@ class RelaySettings(_Model):
             raise ValueError(
                 f"replicas: {self.replicas} relays cannot share one SQLite store (one process per data_dir);"
                 " set store.backend: redis"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _public(self) -> RelaySettings:
+        if self.public is None:
+            return self
+        if not self.cloud.enabled:
+            raise ValueError(
+                "public serves the Cloud ingress only: set cloud.enabled: true (and its app secret)"
+            )
+        if self.public.acme is not None and self.replicas > 1:
+            raise ValueError(
+                "public.certificate.source: acme needs replicas: 1 (a challenge must be answered by the "
+                "relay that asked for it); use source: chain with several replicas"
             )
         return self
 
@@ -242,6 +360,8 @@ class RelaySettings(_Model):
             files += [self.cloud.app_secret_file, self.cloud.verify_token_file]
         if self.tls is not None:
             files += [self.tls.cert_file, self.tls.key_file]
+        if self.public is not None and isinstance(self.public.certificate, ChainCertificateSettings):
+            files += [self.public.certificate.chain_file, self.public.certificate.key_file]
         files += [e.secret_file for e in self.delivery.endpoints if e.secret_file is not None]
         if self.store.backend == "redis" and self.store.redis.password_file is not None:
             files.append(self.store.redis.password_file)

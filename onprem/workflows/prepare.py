@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from onprem.bundle import COMPOSE_FILE, BundleDiff, digest, file_hashes
+from onprem.chain import check_public_chain
 from onprem.config import LoadedConfig
 from onprem.deployment import Deployment
 from onprem.engine.images import stack_images
 from onprem.errors import ConfigError
+from onprem.relay.settings import ChainCertificateSettings
 from onprem.render import all_secret_names, profiles, read_kit, render
 from onprem.secrets import APIKEY_HEADER, CLOUD_TOKEN_SPEC, SPECS
 from onprem.state import StateDir
@@ -98,8 +101,27 @@ def prepare(deployment: Deployment, identity: str = "") -> Prepared:
     loaded = deployment.loaded
     check_config(loaded)
     values = secret_values(deployment)
+    check_public_certificate(loaded, values, datetime.now(UTC))
     files = render(loaded.settings, kit=read_kit(), identity=identity)
     return Prepared(files, values, config_digest(loaded, files, values))
+
+
+def check_public_certificate(loaded: LoadedConfig, values: Mapping[str, str], now: datetime) -> None:
+    """With `relay.public.certificate.source: chain`, check the operator's chain and key as `certs upload`
+    does, before anything is deployed (the relay itself only loads them). Raises ConfigError naming the
+    field and the secret that holds the file."""
+    relay = loaded.settings.relay
+    cert = relay.public.certificate if relay.enabled and relay.public is not None else None
+    if not isinstance(cert, ChainCertificateSettings) or relay.public is None:
+        return
+    chain_name, key_name = (path.rsplit("/", 1)[-1] for path in (cert.chain_file, cert.key_file))
+    origin = (
+        f"{loaded.where('relay', 'public', 'certificate')}: relay.public.certificate "
+        f"(secrets {chain_name} and {key_name})"
+    )
+    check_public_chain(
+        values.get(chain_name, ""), values.get(key_name, ""), relay.public.host_name, now=now, origin=origin
+    )
 
 
 def secret_values(deployment: Deployment) -> dict[str, str]:

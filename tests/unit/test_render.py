@@ -37,6 +37,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "relay": {"tls": {}, "replicas": 3, "store": {"backend": "redis"}},
         "monitoring": {"enabled": True},
     },
+    "relay-public": {
+        "relay": {
+            "cloud": {"enabled": True},
+            "store": {"backend": "redis"},
+            "public": {
+                "host_name": "relay.example.com",
+                "bind_address": "203.0.113.7",
+                "certificate": {"source": "acme", "email": "ops@example.com"},
+            },
+        },
+        "monitoring": {"enabled": True},
+    },
     "three-hosts": {
         "client": {"mode": "multiconnect", "shards": 2},
         "hosts": [

@@ -75,3 +75,10 @@ def test_replay_needs_a_selection_and_a_store(tmp_path: Path) -> None:
 def test_serve_rejects_a_bad_listen_address(tmp_path: Path, listen: str) -> None:
     result = CliRunner().invoke(relay, ["serve", "--listen", listen])
     assert isinstance(result.exception, ConfigError)
+
+
+@pytest.mark.parametrize("option", ["--public-listen", "--http01-listen"])
+def test_serve_rejects_a_bad_public_listen_address_naming_the_option(option: str) -> None:
+    result = CliRunner().invoke(relay, ["serve", option, "nope"])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception).startswith(f"{option}: ")
