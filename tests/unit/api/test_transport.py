@@ -209,8 +209,11 @@ def test_a_real_reset_during_the_handshake_is_not_reported_as_a_certificate_prob
             client.health()
     finally:
         listener.close()
-    assert "closed the TLS handshake" in str(caught.value)
-    assert "pinned CA" not in str(caught.value)
+    # The client sees the close as an EOF in the handshake or, when its ClientHello was already on the way,
+    # as a reset: either way the message says the connection was cut, never that the certificate is wrong.
+    message = str(caught.value)
+    assert "closed the TLS handshake" in message or "(connection reset)" in message, message
+    assert "pinned CA" not in message
 
 
 def test_health_uses_the_token_when_no_api_key_is_given() -> None:
