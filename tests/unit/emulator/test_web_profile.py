@@ -3,6 +3,7 @@ trips, the documented limits as 1008/1009 naming the field, admin only, and stat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from onprem.emulator.profile import MAX_ABOUT, ProfileError, ProfileStore, check_business, check_photo
 from onprem.emulator.store import Store
+from onprem.emulator.testing import sqlite_store
 from tests.unit.emulator.conftest import NEW_PASSWORD, basic, bearer, call, rotate
 
 Client = TestClient[Any, Any]
@@ -211,3 +213,20 @@ def test_profile_survives_a_new_web_process_on_the_same_database(run: Any, store
 
     run(write)
     assert run(read) == ["kept", "Education", PNG]
+
+
+def test_profile_rows_survive_the_database_upgrade_to_a_newer_client(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite_store(path, version="v2.53.2")
+    try:
+        ProfileStore(old).set_about("from v2.53")
+        ProfileStore(old).update_business({"email": "old@example.com"})
+    finally:
+        old.close()
+    upgraded = sqlite_store(path, version="v2.57.2", upgrade=True)
+    try:
+        assert upgraded.schema == 4
+        assert ProfileStore(upgraded).about() == "from v2.53"
+        assert ProfileStore(upgraded).business()["email"] == "old@example.com"
+    finally:
+        upgraded.close()
