@@ -71,11 +71,14 @@ async def _upload(request: web.Request) -> tuple[str, bytes]:
     content_type = request.content_type.lower()
     if content_type != "multipart/form-data":
         return content_type, await request.read()
-    reader = await request.multipart()
-    async for part in reader:
-        if isinstance(part, BodyPartReader) and part.name in ("File", "file"):
-            mime = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            return mime, bytes(await part.read())
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name in ("File", "file"):
+                mime = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                return mime, bytes(await part.read())
+    except (ValueError, AssertionError):  # aiohttp's refusals of a malformed multipart body
+        raise ApiFailure(400, INVALID_PARAMETER, "The multipart form is malformed.") from None
     raise ApiFailure(400, MISSING_PARAMETER, "The multipart form has no `File` part with the photo.")
 
 

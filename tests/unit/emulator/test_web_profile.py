@@ -230,3 +230,16 @@ def test_profile_rows_survive_the_database_upgrade_to_a_newer_client(tmp_path: P
         assert ProfileStore(upgraded).business()["email"] == "old@example.com"
     finally:
         upgraded.close()
+
+
+def test_a_malformed_multipart_photo_is_a_400_not_a_500(run: Any) -> None:
+    async def scenario(client: Client) -> tuple[int, int]:
+        token = await rotate(client)
+        headers = {**bearer(token), "Content-Type": "multipart/form-data; boundary=xyz"}
+        broken = await client.post(PHOTO, data=b"--nope\r\ngarbage", headers=headers)
+        body = await broken.json()
+        return broken.status, body["errors"][0]["code"]
+
+    status, code = run(scenario)
+    assert status == 400
+    assert code in (1008, 1009)
