@@ -18,6 +18,7 @@ from onprem.api.auth import Credentials
 from onprem.api.certificates import CertificatesEndpoints
 from onprem.api.messaging import MessagingEndpoints
 from onprem.api.monitoring import MonitoringEndpoints
+from onprem.api.profile import ProfileEndpoints
 from onprem.api.settings import SettingsEndpoints
 from onprem.api.transport import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Transport
 from onprem.api.users import UsersEndpoints
@@ -30,6 +31,7 @@ class ApiClient(
     CertificatesEndpoints,
     MonitoringEndpoints,
     MessagingEndpoints,
+    ProfileEndpoints,
 ):
     """The REST API of one client deployment.
 

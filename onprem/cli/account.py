@@ -138,14 +138,50 @@ def two_step_disable(
 @click.command()
 @deployment_options
 @click.option("--to", required=True, help="Recipient phone number with country code.")
-@click.option("--text", required=True, help="Message body.")
+@click.option("--text", default=None, help="Message body (free-form: needs the user's 24-hour window).")
+@click.option(
+    "--template", default=None, metavar="NAME", help="Send this approved template instead of --text."
+)
+@click.option("--language", default="en_US", show_default=True, help="The template's language code.")
+@click.option(
+    "--param", "params", multiple=True, metavar="TEXT", help="A template body parameter ({{1}}, {{2}}...)."
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 60),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to follow the message's status callbacks (0: do not follow).",
+)
 @json_option
-def send(config_path: str | None, overrides: tuple[str, ...], to: str, text: str, as_json: bool) -> None:
-    """Send a text message (a smoke test of the registered client)."""
-    from onprem.workflows.account import send_text
+def send(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    to: str,
+    text: str | None,
+    template: str | None,
+    language: str,
+    params: tuple[str, ...],
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Send a text or template message and say what became of it: sent, delivered, read or failed
+    (exit code 5 on failed, with the reason)."""
+    from onprem.workflows.send import failure_error, send_and_follow
 
-    sent = send_text(open_deployment(config_path, overrides).api(), to, text)
-    emit(as_json, sent, f"sent to {sent['wa_id']}: message id {sent['id']}")
+    deployment = open_deployment(config_path, overrides)
+    sent, outcome = send_and_follow(
+        deployment, to, text=text, template=template, language=language, params=params, wait=wait
+    )
+    human = f"{outcome.status}: message {sent['id']} to {sent['wa_id']}"
+    if outcome.status == "failed":
+        human += f" ({outcome.code} {outcome.reason})" if outcome.code is not None else f" ({outcome.reason})"
+    if outcome.hint:
+        human += f"\n{outcome.hint}"
+    emit(as_json, {**sent, **outcome.as_dict()}, human)
+    if outcome.status == "failed":
+        raise failure_error(sent, outcome)
 
 
 @click.group()

@@ -187,4 +187,43 @@ def replay(
     emit(as_json, document, f"requeued {document['requeued']} deliveries")
 
 
+@relay.command()
+@deployment_options
+@settings_option
+@click.argument("message_id")
+@click.option(
+    "--since",
+    type=float,
+    default=0.0,
+    metavar="EPOCH",
+    help="Only events received from then on (epoch seconds).",
+)
+@json_option
+def statuses(
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    settings_file: Path | None,
+    message_id: str,
+    since: float,
+    as_json: bool,
+) -> None:
+    """The status callbacks the relay received for MESSAGE_ID (sent, delivered, read, failed), oldest
+    first."""
+    if settings_file is not None:
+        from onprem.relay.statuses import statuses_for
+
+        bodies = _with_admin(settings_file, lambda admin: admin.bodies_mentioning(message_id, since, 100))
+        document: dict[str, Any] = {"message_id": message_id, "statuses": statuses_for(message_id, bodies)}
+    else:
+        from onprem.workflows.relay_admin import message_statuses
+
+        found = message_statuses(open_deployment(config_path, overrides), message_id, since=since)
+        document = {"message_id": message_id, "statuses": found}
+    lines = [
+        f"{s['timestamp']}  {s['status']}" + "".join(f"  ({e['code']} {e['title']})" for e in s["errors"])
+        for s in document["statuses"]
+    ]
+    emit(as_json, document, "\n".join(lines) or f"no status callback received for {message_id}")
+
+
 COMMANDS = [relay]

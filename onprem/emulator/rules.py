@@ -2,7 +2,8 @@
 
 - `check_message` validates a `POST /v1/messages` body: text (<= 4096 characters, error 1001),
   `template` (components/parameters) and legacy `hsm` (localizable_params), checked against the
-  emulator's template catalogue: an unknown template is 2001, a wrong number of `{{n}}` parameters 2000.
+  emulator's template catalogue: an unknown template is 2001, a wrong number of `{{n}}` parameters 2000;
+  media by id or link, location, contacts and interactive (list, button) objects as msgtypes.py checks.
 - Free-form messages need the 24-hour window; outside it the message is accepted (201) and then fails
   with error 470, as the real client reports it in a `failed` status callback.
 - `status_payload` / `inbound_payload` build the On-Prem (flat) callback bodies, timestamps as strings.
@@ -12,10 +13,19 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from onprem.emulator.envelope import INVALID_PARAMETER, MISSING_PARAMETER, ApiFailure
+from onprem.emulator.msgtypes import (
+    MEDIA_KINDS,
+    check_contacts,
+    check_interactive,
+    check_location,
+    check_media,
+    template_body_parameters,
+)
 
 MAX_TEXT = 4096
 TOO_LONG = (1001, "Message too long")
@@ -38,8 +48,12 @@ TEMPLATES: dict[str, str] = {
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
 _PHONE_NOISE = re.compile(r"[\s()+.-]")
 
-
-MEDIA_KINDS = ("image", "document", "audio", "video", "sticker")
+# The other free-form message types and their checks (msgtypes.py).
+OTHER_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "location": check_location,
+    "contacts": check_contacts,
+    "interactive": check_interactive,
+}
 
 
 @dataclass(frozen=True)
@@ -88,22 +102,6 @@ def _check_template(name: object, given: int) -> None:
         )
 
 
-def _body_parameters(template: dict[str, Any]) -> int:
-    components = template.get("components", [])
-    if not isinstance(components, list):
-        raise ApiFailure(400, INVALID_PARAMETER, "template.components must be a list.")
-    count = 0
-    for component in components:
-        if not isinstance(component, dict):
-            raise ApiFailure(400, INVALID_PARAMETER, "template.components entries must be objects.")
-        if component.get("type") == "body":
-            parameters = component.get("parameters", [])
-            if not isinstance(parameters, list):
-                raise ApiFailure(400, INVALID_PARAMETER, "component parameters must be a list.")
-            count += len(parameters)
-    return count
-
-
 def check_message(body: dict[str, Any], *, own_wa_id: str) -> Outbound:
     """Validate a `POST /v1/messages` body. Raises ApiFailure with the documented code."""
     recipient_type = body.get("recipient_type", "individual")
@@ -126,7 +124,7 @@ def check_message(body: dict[str, Any], *, own_wa_id: str) -> Outbound:
         return Outbound(recipient, free_form=True)
     if kind == "template":
         template = _object(body, "template")
-        _check_template(template.get("name"), _body_parameters(template))
+        _check_template(template.get("name"), template_body_parameters(template))
         return Outbound(recipient, free_form=False)
     if kind == "hsm":
         hsm = _object(body, "hsm")
@@ -136,14 +134,12 @@ def check_message(body: dict[str, Any], *, own_wa_id: str) -> Outbound:
         _check_template(hsm.get("element_name"), len(params))
         return Outbound(recipient, free_form=False)
     if kind in MEDIA_KINDS:
-        media = _object(body, kind)
-        media_id, link = media.get("id"), media.get("link")
-        if not media_id and not link:
-            raise ApiFailure(400, MISSING_PARAMETER, f"{kind}.id or {kind}.link is required.")
-        if link and not (isinstance(link, str) and link.startswith(("https://", "http://"))):
-            raise ApiFailure(400, INVALID_PARAMETER, f"{kind}.link must be an http(s) URL.")
-        return Outbound(recipient, free_form=True, media_id=str(media_id) if media_id else None)
-    raise ApiFailure(400, INVALID_PARAMETER, f"Message type {kind!r} is not supported by the emulator.")
+        return Outbound(recipient, free_form=True, media_id=check_media(body, kind))
+    if kind in OTHER_KINDS:
+        OTHER_KINDS[kind](body)
+        return Outbound(recipient, free_form=True)
+    known = ", ".join(("text", "template", "hsm", *MEDIA_KINDS, *OTHER_KINDS))
+    raise ApiFailure(400, INVALID_PARAMETER, f"Message type {kind!r} is not one of {known}.")
 
 
 # Outbound progression: status -> (next status, whether settings.webhooks.message.<next> may announce it).

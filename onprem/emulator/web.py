@@ -14,7 +14,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from onprem.emulator.api import account, backup, certificates, health, hooks, media, messages, stats, users
+from onprem.emulator.api import (
+    account,
+    backup,
+    certificates,
+    health,
+    hooks,
+    media,
+    messages,
+    profile,
+    stats,
+    users,
+)
 from onprem.emulator.api import settings as app_settings
 from onprem.emulator.context import CONTEXT, Clock, EmulatorContext, WebSettings
 from onprem.emulator.envelope import (
@@ -32,7 +43,7 @@ log = logging.getLogger("onprem.emulator.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 16 * 1024 * 1024  # the largest media upload (WhatsApp's video limit); above this: 413
 
-ROUTE_MODULES = (users, health, certificates, account, app_settings, backup, messages, media, stats)
+ROUTE_MODULES = (users, health, certificates, account, app_settings, profile, backup, messages, media, stats)
 
 
 def _failure_response(request: web.Request, failure: ApiFailure) -> web.Response:
@@ -108,4 +119,20 @@ def create_app(store: Store, settings: WebSettings, *, clock: Clock = time.time)
         module.add_routes(app)
     if settings.test_hooks:
         hooks.add_routes(app)
+    add_trailing_slash_aliases(app)
     return app
+
+
+def add_trailing_slash_aliases(app: web.Application) -> None:
+    """Serve every registered path also with a trailing slash (`/v1/messages/`), with the same handlers
+    and methods: Meta's Postman collection writes several paths that way and the client answers them
+    alike. Done once here, after every route is registered, rather than route by route. No redirect:
+    a redirected POST would lose its body in many clients."""
+    router = app.router
+    for resource in list(router.resources()):
+        path = resource.canonical
+        if not path or path.endswith("/"):
+            continue
+        alias = router.add_resource(path + "/")
+        for route in resource:
+            alias.add_route(route.method, route.handler)

@@ -64,3 +64,13 @@ def replay(
     for event_id in event_ids:
         args += ["--id", event_id]
     return _in_relay(deployment, args)
+
+
+def message_statuses(deployment: Deployment, message_id: str, *, since: float) -> list[dict[str, Any]]:
+    """The status callbacks the deployment's relay received for `message_id` since `since`, oldest
+    first (`{"status", "timestamp", "errors"}`). Raises as `_in_relay`."""
+    document = _in_relay(deployment, ["statuses", message_id, "--since", repr(since)])
+    found = document.get("statuses")
+    if not isinstance(found, list):
+        raise StateError("relay container: onprem relay statuses answered no `statuses` list")
+    return [entry for entry in found if isinstance(entry, dict)]

@@ -95,3 +95,8 @@ class DeadLetterAdmin(Protocol):
         filters apply when both are given). Returns how many deliveries were requeued.
         Raises RelayStoreError."""
         ...
+
+    async def bodies_mentioning(self, needle: str, since: float, limit: int) -> list[bytes]:
+        """The bodies of events received since `since` (epoch seconds) that contain `needle`, oldest
+        first, at most `limit` of the newest. Raises RelayStoreError."""
+        ...

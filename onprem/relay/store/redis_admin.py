@@ -20,6 +20,8 @@ from onprem.relay.store import redis_scripts as lua
 from onprem.relay.store.records import DeadLetter, RelayStoreError
 from onprem.relay.store.redis import LOCAL_URL, RedisKeys, entry_field, read_entries, redis_client
 
+SCAN_WINDOW = 5000  # the newest events a status lookup reads (it looks back seconds, not days)
+
 
 class RedisAdmin:
     """Dead letters in Redis, listed and replayed beside running replicas (for the endpoints in the
@@ -105,6 +107,27 @@ class RedisAdmin:
             except (RedisError, OSError) as exc:
                 raise RelayStoreError(f"redis: {exc}") from None
         return total
+
+    async def bodies_mentioning(self, needle: str, since: float, limit: int) -> list[bytes]:
+        """Bodies of events since `since` containing `needle`, oldest first: the newest `SCAN_WINDOW`
+        stream entries are read, newest first, until one is older than `since`."""
+        wanted, found = needle.encode(), []
+        try:
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self._open_client().xrevrange(self._k.events, count=SCAN_WINDOW),
+            )
+        except (RedisError, OSError) as exc:
+            raise RelayStoreError(f"redis: {exc}") from None
+        for _, fields in entries:
+            if float(fields.get(b"at", b"0")) < since:
+                break
+            body = fields.get(b"body", b"")
+            if wanted in body:
+                found.append(body)
+            if len(found) >= limit:
+                break
+        return found[::-1]
 
     def _open_client(self) -> aioredis.Redis:
         if self._client is None:

@@ -243,6 +243,10 @@ class SqliteAdmin:
 
         return await self._call(_replay)
 
+    async def bodies_mentioning(self, needle: str, since: float, limit: int) -> list[bytes]:
+        """Bodies of events since `since` containing `needle`, oldest first. Raises RelayStoreError."""
+        return await self._call(lambda conn: ops.bodies_mentioning(conn, needle, since, limit))
+
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
         if conn is None:

@@ -285,3 +285,14 @@ def replay(conn: sqlite3.Connection, now: float, endpoint: str | None, event_ids
         (endpoint, ids, now),
     )
     return cur.rowcount
+
+
+def bodies_mentioning(conn: sqlite3.Connection, needle: str, since: float, limit: int) -> list[bytes]:
+    """The bodies of events received at or after `since` that contain `needle`, oldest first (at most
+    `limit`, the newest ones)."""
+    rows = conn.execute(
+        "SELECT body FROM (SELECT seq, body FROM events WHERE received_at >= ? AND instr(body, ?) > 0"
+        " ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        (since, needle.encode(), limit),
+    ).fetchall()
+    return [bytes(row[0]) for row in rows]

@@ -73,7 +73,7 @@ def test_a_release_that_fails_its_gate_leaves_the_previous_one_serving_with_its_
     (stack.workdir / "vname.cert").write_text(vname_cert("Acme Support") + "\n")
     stack.ok("register", *NUMBER, "--cert", "vname.cert")
     stack.ok("verify", stack.last_registration_code())
-    sent = stack.ok("send", "--to", "+16315551234", "--text", "before the bad release")["id"]
+    sent = stack.ok("send", "--to", "+16315551234", "--text", "before the bad release", "--wait", "0")["id"]
     token = (stack.state / "secrets" / "RELAY_PATH_TOKEN").read_text()
     relay = f"http://127.0.0.1:{stack.ports[1]}/webhooks/onprem/{token}"
     body = {"statuses": [{"id": "gBGGFlB5YjhvAgl", "status": "delivered", "timestamp": "1700000000"}]}

@@ -40,7 +40,7 @@ def test_an_upgrade_keeps_the_data_and_a_rollback_across_it_is_refused_naming_th
         api = api_of(stack)
         api.patch_application_settings({"callback_persist": False})
         media = api.upload_media(b"\xff\xd8 a photo", "image/jpeg")
-        stack.ok("send", "--to", "+16315551234", "--text", "before the upgrade")
+        stack.ok("send", "--to", "+16315551234", "--text", "before the upgrade", "--wait", "0")
 
         with stack.watch() as watch:
             done = stack.ok("upgrade", "--version", "2.57.2")

@@ -102,7 +102,7 @@ def test_a_registered_number_is_there_before_the_changes(stack: Stack) -> None:
     (stack.workdir / "vname.cert").write_text(vname_cert("Safe Changes") + "\n")
     assert stack.ok("register", *NUMBER, "--cert", "vname.cert")["status"] == "code sent"
     assert stack.ok("verify", stack.last_registration_code())["status"] == "verified"
-    assert stack.ok("send", "--to", "+16315551234", "--text", "before the rotation")["id"]
+    assert stack.ok("send", "--to", "+16315551234", "--text", "before the rotation", "--wait", "0")["id"]
 
 
 def test_deploy_refuses_a_db_password_whose_source_changed_and_changes_nothing(stack: Stack) -> None:
@@ -135,7 +135,7 @@ def test_rotating_the_db_password_survives_a_restart_of_every_container_with_the
     wait_healthy(stack)
     assert stack.ok("deploy")["healthy"]
     assert stack.ok("register", *NUMBER, "--cert", "vname.cert")["status"] == "already registered"
-    assert stack.ok("send", "--to", "+16315551234", "--text", "after the rotation")["id"]
+    assert stack.ok("send", "--to", "+16315551234", "--text", "after the rotation", "--wait", "0")["id"]
     assert stack.ok("secrets", "rotate", "db_password")["status"] == "unchanged"
 
 

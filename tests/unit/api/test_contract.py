@@ -244,6 +244,48 @@ CASES: dict[str, Case] = {
         returns=(b"\x89PNG", "image/png"),
     ),
     "delete media": Case(lambda c: c.delete_media("m1"), "DELETE", "/v1/media/m1", "Bearer"),
+    "get about": Case(
+        lambda c: c.get_about(),
+        "GET",
+        "/v1/settings/profile/about",
+        "Bearer",
+        answer=(200, {"settings": {"profile": {"about": {"text": "hi"}}}}),
+        returns="hi",
+    ),
+    "set about": Case(
+        lambda c: c.set_about("hi"), "PATCH", "/v1/settings/profile/about", "Bearer", frozenset({"text"})
+    ),
+    "set photo": Case(
+        lambda c: c.set_photo(b"\x89PNG", "image/png"),
+        "POST",
+        "/v1/settings/profile/photo",
+        "Bearer",
+        content_type="image/png",
+    ),
+    "get photo": Case(
+        lambda c: c.get_photo(),
+        "GET",
+        "/v1/settings/profile/photo",
+        "Bearer",
+        answer=(200, b"\x89PNG", {"Content-Type": "image/png"}),
+        returns=(b"\x89PNG", "image/png"),
+    ),
+    "delete photo": Case(lambda c: c.delete_photo(), "DELETE", "/v1/settings/profile/photo", "Bearer"),
+    "get business profile": Case(
+        lambda c: c.get_business_profile(),
+        "GET",
+        "/v1/settings/business/profile",
+        "Bearer",
+        answer=(200, {"settings": {"business": {"profile": {"email": "a@b.co"}}}}),
+        returns={"email": "a@b.co"},
+    ),
+    "set business profile": Case(
+        lambda c: c.set_business_profile({"email": "a@b.co", "websites": []}),
+        "POST",
+        "/v1/settings/business/profile",
+        "Bearer",
+        frozenset({"email", "websites"}),
+    ),
 }
 
 

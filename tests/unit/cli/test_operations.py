@@ -42,6 +42,10 @@ def test_help_lists_every_operations_command(capsys: pytest.CaptureFixture[str])
         ["two-step", "disable"],
         ["users", "list"],
         ["send", "--to", "+16315551234", "--text", "hi"],
+        ["profile", "show"],
+        ["profile", "set-about", "Open 9-17"],
+        ["business-profile", "show"],
+        ["business-profile", "set", "--email", "help@example.com"],
     ],
 )
 def test_commands_before_a_deploy_exit_6_saying_to_deploy_first(

@@ -97,7 +97,7 @@ def test_the_window_closes_after_24_hours(run: Any, store: Store, clock: FakeClo
         ({"to": "16315551234", "type": "text", "text": {"body": "x" * 4097}}, 400, 1001),
         ({"to": "16315550000", "type": "text", "text": {"body": "me"}}, 400, 1021),
         ({"type": "text", "text": {"body": "x"}}, 400, 1008),
-        ({"to": "16315551234", "type": "location", "location": {"latitude": 1}}, 400, 1009),
+        ({"to": "16315551234", "type": "poll", "poll": {"question": "?"}}, 400, 1009),
     ],
 )
 def test_message_validation(

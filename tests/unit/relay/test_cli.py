@@ -82,3 +82,44 @@ def test_serve_rejects_a_bad_public_listen_address_naming_the_option(option: str
     result = CliRunner().invoke(relay, ["serve", option, "nope"])
     assert isinstance(result.exception, ConfigError)
     assert str(result.exception).startswith(f"{option}: ")
+
+
+def test_statuses_lists_one_message_s_status_callbacks_from_the_store(tmp_path: Path) -> None:
+    conn = sql.connect(tmp_path / "data")
+    conn.execute("BEGIN")
+    bodies = [
+        (1.0e9, {"statuses": [{"id": "gBEGa", "status": "sent", "timestamp": "1"}]}),
+        (1.0e9 + 1, {"statuses": [{"id": "gBEGb", "status": "sent", "timestamp": "2"}]}),
+        (
+            1.0e9 + 2,
+            {
+                "statuses": [
+                    {
+                        "id": "gBEGa",
+                        "status": "failed",
+                        "timestamp": "3",
+                        "errors": [{"code": 470, "title": "window"}],
+                    }
+                ]
+            },
+        ),
+    ]
+    for n, (at, body) in enumerate(bodies):
+        sql.insert_event(
+            conn, NewEvent(f"evt_{n}", "onprem", at, json.dumps(body).encode(), None), [], ["crm"], 0
+        )
+    conn.execute("COMMIT")
+    conn.close()
+    config = tmp_path / "relay.yaml"
+    config.write_text(f"store: {{data_dir: {tmp_path / 'data'}}}\n")
+
+    result = CliRunner().invoke(relay, ["statuses", "gBEGa", "--settings", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["statuses"] == [
+        {"status": "sent", "timestamp": "1", "errors": []},
+        {"status": "failed", "timestamp": "3", "errors": [{"code": 470, "title": "window"}]},
+    ]
+    later = CliRunner().invoke(
+        relay, ["statuses", "gBEGa", "--settings", str(config), "--since", str(1.0e9 + 1)]
+    )
+    assert later.output.strip() == "3  failed  (470 window)"
