@@ -112,7 +112,7 @@ def db_port(settings: Settings) -> int:
 
 
 RELAY_SERVICE_PORT = 8443
-"""The relay's port inside the stack network (render.RELAY_CONTAINER_PORT)."""
+"""The relay's port inside the stack network (sidecars.RELAY_CONTAINER_PORT)."""
 
 
 def relay_address(settings: Settings) -> tuple[str, int]:

@@ -16,8 +16,9 @@ from onprem.deployment import Deployment
 from onprem.engine.images import stack_images
 from onprem.errors import ConfigError
 from onprem.relay.settings import ChainCertificateSettings
-from onprem.render import all_secret_names, profiles, read_kit, render
+from onprem.render import profiles, read_kit, render
 from onprem.secrets import APIKEY_HEADER, CLOUD_TOKEN_SPEC, SPECS
+from onprem.sidecars import all_secret_names
 from onprem.state import StateDir
 from onprem.workflows import bootstrap
 from onprem.workflows.certs import RELAY_CERT_SECRET, RELAY_KEY_SECRET

@@ -10,7 +10,7 @@ from typing import Any
 
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError, EngineError, StateError
-from onprem.render import RELAY_SETTINGS_PATH
+from onprem.sidecars import RELAY_SETTINGS_PATH
 
 RELAY_SERVICE = "relay"
 

@@ -38,8 +38,9 @@ from onprem.errors import (
     SecretError,
     StateError,
 )
-from onprem.render import bundled_redis, expected_services, profiles
+from onprem.render import expected_services, profiles
 from onprem.secrets import APIKEY_HEADER, BACKUP_SPEC, SecretEntry, apikey_header, describe_source, entry
+from onprem.sidecars import bundled_redis
 from onprem.workflows import dbpassword
 from onprem.workflows.apply import mounting
 from onprem.workflows.bootstrap import DEFAULT_ADMIN

@@ -9,7 +9,8 @@ import pytest
 
 from onprem.bundle import write_bundle
 from onprem.config import Settings
-from onprem.render import all_secret_names, host_bundle, render
+from onprem.render import host_bundle, render
+from onprem.sidecars import all_secret_names
 from tests.unit.test_render import KIT, VARIANTS
 
 
