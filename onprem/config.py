@@ -31,6 +31,7 @@ from onprem.errors import ConfigError
 from onprem.exporter.settings import ExporterSettings
 from onprem.hosts import HostSettings, Role, SwarmSettings, role_problems, swarm_limits, swarm_role_problems
 from onprem.relay.settings import RelaySettings
+from onprem.secret_settings import SecretsSettings
 
 DEFAULT_CONFIG_NAME = "onprem.yaml"
 EMULATOR_REGISTRY = "onprem-emulator"
@@ -178,69 +179,6 @@ class MonitoringSettings(Model):
     grafana_image: str | None = None
     """Grafana image (e.g. grafana/grafana-oss:11.2.0) where a registry can serve one; none here."""
     scrape_interval: Annotated[str, Field(pattern=r"^\d+(ms|s|m)$")] = "15s"
-
-
-class SecretSource(Model):
-    source: Literal["generate", "file", "env", "command"] = "generate"
-    path: str | None = None
-    var: str | None = None
-    command: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _needs(self) -> SecretSource:
-        need = {"file": "path", "env": "var", "command": "command"}.get(self.source)
-        if need is not None and not getattr(self, need):
-            raise ValueError(f"source '{self.source}' needs '{need}'")
-        return self
-
-
-SecretName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,62}$")]
-# The files of the built-in secrets (onprem/secrets.py SPECS): an extra secret must not take their names.
-BUILTIN_SECRET_NAMES = frozenset(
-    {
-        "WA_DB_PASSWORD",
-        "WA_API_KEY",
-        "WA_ADMIN_PASSWORD",
-        "RELAY_PATH_TOKEN",
-        "RELAY_APP_SECRET",
-        "RELAY_VERIFY_TOKEN",
-        "RELAY_REDIS_PASSWORD",
-        "BACKUP_PASSWORD",
-        "CLOUD_API_TOKEN",
-    }
-)
-
-
-class SecretsSettings(Model):
-    db_password: SecretSource = SecretSource()
-    admin_password: SecretSource = SecretSource()
-    api_key: SecretSource = SecretSource()
-    relay_path_token: SecretSource = SecretSource()
-    relay_app_secret: SecretSource = SecretSource()
-    """The Meta app secret that signs Cloud API webhooks (give it as file, env or command)."""
-    relay_verify_token: SecretSource = SecretSource()
-    relay_redis_password: SecretSource = SecretSource()
-    """The bundled Redis's password (the relay's store with `relay.store.backend: redis`)."""
-    backup_password: SecretSource = SecretSource()
-    """The password of `onprem backup` archives (generated: kept as secrets/BACKUP_PASSWORD in the state
-    directory; keep a copy off the host). `--password-file`/`--password-env` still win."""
-    cloud_token: SecretSource = SecretSource()
-    """A Cloud API system-user access token (`onprem migrate cloud`): give it as file, env or command;
-    generated only for the Cloud API emulator, which then accepts it."""
-    extra: dict[SecretName, SecretSource] = Field(default_factory=dict)
-    """More secret files by name, e.g. RELAY_SINK_SECRET for a downstream endpoint's `secret_file`
-    (/run/secrets/RELAY_SINK_SECRET); generated ones are Standard Webhooks secrets (whsec_...)."""
-
-    @field_validator("extra")
-    @classmethod
-    def _not_builtin(cls, value: dict[str, SecretSource]) -> dict[str, SecretSource]:
-        taken = sorted(BUILTIN_SECRET_NAMES & set(value))
-        if taken:
-            raise ValueError(
-                f"{', '.join(taken)} is a built-in secret: set it with its own key under secrets "
-                "(e.g. relay_redis_password), not under extra"
-            )
-        return value
 
 
 class RegistrationSettings(Model):

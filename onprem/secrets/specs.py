@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from onprem.archive import MIN_PASSWORD
-from onprem.config import LoadedConfig, SecretSource
+from onprem.config import LoadedConfig
 from onprem.errors import ConfigError
+from onprem.secret_settings import SecretSource
 
 SecretStatus = Literal["unchanged", "new", "changed"]
 """A secret's source against its stored value: the same, nothing stored yet, or a different value."""

@@ -93,7 +93,7 @@ def test_source_without_its_field_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_the_config_reserves_exactly_the_built_in_secret_names() -> None:
-    from onprem.config import BUILTIN_SECRET_NAMES
+    from onprem.secret_settings import BUILTIN_SECRET_NAMES
     from onprem.secrets import BACKUP_SPEC, CLOUD_TOKEN_SPEC, SPECS
 
     assert {spec.name for spec in (*SPECS, BACKUP_SPEC, CLOUD_TOKEN_SPEC)} == BUILTIN_SECRET_NAMES
