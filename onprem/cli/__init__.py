@@ -22,6 +22,7 @@ from onprem.cli import (
     front,
     lifecycle,
     locking,
+    migrate,
     offline,
     relay,
     secrets,
@@ -56,6 +57,7 @@ for module in (
     exporter,
     front,
     emulator,
+    migrate,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)
