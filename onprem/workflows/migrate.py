@@ -168,10 +168,24 @@ def migrate(target: Target, seams: Seams, record: Record, *, dry_run: bool) -> d
             f"{target.phone_number_id}: finish that one, or move the file away to start another"
         )
     if data.get("completed"):
-        return {"status": "already migrated", "completed": data["completed"], "steps": list(data["steps"])}
+        moved_with = data.get("steps", {}).get("register", {}).get("region")
+        if target.region is not None and target.region != moved_with:
+            raise failure(
+                "checks",
+                f"{target.region_origin}: data_localization_region {target.region} can only be set while the "
+                f"number is not registered on the Cloud API; it moved there on {data['completed']} with "
+                f"region {moved_with or 'none'}",
+                target,
+                left="the migration is complete; nothing was changed",
+            )
+        return {
+            "status": "already migrated",
+            "completed": data["completed"],
+            "steps": [s for s in STEPS if s in data["steps"]],
+        }
     checks, _number = run_checks(target, seams, data)
     failed = [c for c in checks if not c.ok]
-    done = list(data.get("steps", {}))
+    done = [step for step in STEPS if step in data.get("steps", {})]
     result: dict[str, Any] = {
         "phone_number_id": target.phone_number_id,
         "checks": [c.as_dict() for c in checks],
@@ -197,7 +211,7 @@ def migrate(target: Target, seams: Seams, record: Record, *, dry_run: bool) -> d
     return {
         "status": "migrated",
         **result,
-        "steps_done": list(data["steps"]),
+        "steps_done": list(STEPS),
         "steps_to_do": [],
         "backup_file": data["steps"]["backup"].get("file"),
     }
