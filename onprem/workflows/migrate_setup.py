@@ -19,7 +19,7 @@ from onprem.cloud_settings import graph_url_of
 from onprem.deployment import Deployment
 from onprem.errors import ConfigError, StateError
 from onprem.graph.client import GraphClient, digits
-from onprem.secrets import CLOUD_TOKEN_SPEC, describe_source, entry
+from onprem.secrets import CLOUD_TOKEN_SPEC, SecretEntry, describe_source
 from onprem.workflows.backup import backup_to, inspect
 from onprem.workflows.migrate import Record, Seams, Target, migrate
 from onprem.workflows.registration import PendingStore, read_pin
@@ -77,7 +77,11 @@ def _pin(deployment: Deployment, flags: Flags) -> tuple[str, str]:
 
 
 def _token(deployment: Deployment) -> tuple[str, str]:
-    found = entry(deployment.loaded, CLOUD_TOKEN_SPEC.field)
+    # Not one of the secrets `deploy` resolves (unless the stack runs the emulator), so not in `entries`.
+    loaded = deployment.loaded
+    found = SecretEntry(
+        CLOUD_TOKEN_SPEC, loaded.settings.secrets.cloud_token, loaded.where("secrets", CLOUD_TOKEN_SPEC.field)
+    )
     value = deployment.secrets.source_value(found) or deployment.secrets.read(CLOUD_TOKEN_SPEC.name)
     if not value:
         raise ConfigError(

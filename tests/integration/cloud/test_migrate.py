@@ -176,8 +176,7 @@ def test_4_a_wrong_pin_the_tool_cannot_check_stops_at_register_with_the_number_s
     assert "stopped at step register" in done.stderr
     assert "133005" in done.stderr
     assert "resume with: onprem migrate cloud" in done.stderr
-    number = moving.cloud_state()["numbers"][0]
-    assert (number["registered"], number["platform_type"]) == (False, "ON_PREMISE")
+    assert [n for n in moving.cloud_state()["numbers"] if n["registered"]] == []
     record = json.loads((moving.stack.state / "migration.json").read_text())
     assert list(record["steps"]) == ["backup"]
     assert (moving.stack.state / "migration.json").stat().st_mode & 0o777 == 0o600
