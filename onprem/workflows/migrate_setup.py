@@ -136,7 +136,10 @@ def target_of(deployment: Deployment, flags: Flags) -> Target:
             f"no {VERIFY_TOKEN_SECRET} in {deployment.state.secrets}: deploy the relay with its Cloud "
             "ingress (`onprem deploy`) from here first"
         )
-    pin, pin_origin = _pin(deployment, flags)
+    if Record(deployment.state.migration_file).read().get("completed"):
+        pin, pin_origin = "", "(not needed: the migration is complete)"  # a rerun only says it is done
+    else:
+        pin, pin_origin = _pin(deployment, flags)
     _token_value, token_origin = _token(deployment)
     region_origin = (
         "--region" if flags.region is not None else f"{deployment.loaded.where('cloud', 'region')}"

@@ -84,7 +84,8 @@ def moving(tmp_path_factory: pytest.TempPathFactory, stack_images: None) -> Iter
         (workdir / "pin").write_text(PIN + "\n")
         (workdir / "wrong-pin").write_text(WRONG_PIN + "\n")
         (workdir / "wrong-password").write_text("not-the-backup-password-0123456789\n")
-        for secret in ("pin", "wrong-pin", "wrong-password"):
+        (workdir / "wrong-token").write_text("EAAG-a-token-meta-never-issued-0123456789\n")
+        for secret in ("pin", "wrong-pin", "wrong-password", "wrong-token"):
             (workdir / secret).chmod(0o600)
         yield Moving(
             stack, f"http://127.0.0.1:{port}", f"https://127.0.0.1:{relay_port.group(1)}/webhooks/cloud"
@@ -121,6 +122,11 @@ def test_1_on_prem_sends_and_receives_before_the_move(moving: Moving) -> None:
             "no access",
         ),
         ("unreachable relay", ["--pin-file", "pin"], "unreachable"),
+        (
+            "invalid token",
+            ["--pin-file", "pin", "--set", "secrets.cloud_token={source: file, path: wrong-token}"],
+            "is invalid or expired",
+        ),
         (
             "relay cloud ingress off",
             ["--pin-file", "pin", "--set", "relay.cloud.enabled=false"],
@@ -253,7 +259,7 @@ def test_6_the_real_migration_moves_the_number_and_the_relay_receives_cloud_webh
 
 def test_7_a_second_run_says_it_is_done_and_a_region_now_is_refused(moving: Moving) -> None:
     cloud = moving.cloud_state()
-    again = moving.migrate("--pin-file", "pin", "--yes", "--json")
+    again = moving.migrate("--yes", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "already migrated"
     region = moving.migrate("--pin-file", "pin", "--region", "GB", "--yes")

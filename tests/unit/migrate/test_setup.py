@@ -77,3 +77,20 @@ def test_a_plain_http_webhook_url_flag_is_refused(tmp_path: Path) -> None:
 def test_the_relay_metrics_are_read_at_its_published_port_over_tls(tmp_path: Path) -> None:
     found = deployment(tmp_path)
     assert relay_metrics_url(found) == "https://127.0.0.1:8443/metrics"  # type: ignore[arg-type]
+
+
+def test_a_generated_cloud_token_is_never_made_up_for_meta(tmp_path: Path) -> None:
+    deployment(tmp_path)
+    text = (tmp_path / "onprem.yaml").read_text().split("secrets:")[0]
+    found = make_deployment(tmp_path, RecordingEngine(), text=text)
+    found.secrets.write("RELAY_VERIFY_TOKEN", "verify-token-unit")
+    with pytest.raises(ConfigError, match=r"secrets\.cloud_token: give the Cloud API system-user token"):
+        target_of(found, Flags())
+    assert not (found.state.secrets / "CLOUD_API_TOKEN").exists()
+
+
+def test_a_completed_migration_needs_no_pin_to_say_so(tmp_path: Path) -> None:
+    found = deployment(tmp_path)
+    (tmp_path / "pin").unlink()
+    found.state.migration_file.write_text('{"completed": "2026-11-30T18:00:00+00:00", "steps": {}}')
+    assert target_of(found, Flags()).pin == ""  # type: ignore[arg-type]
