@@ -94,3 +94,23 @@ def test_a_completed_migration_needs_no_pin_to_say_so(tmp_path: Path) -> None:
     (tmp_path / "pin").unlink()
     found.state.migration_file.write_text('{"completed": "2026-11-30T18:00:00+00:00", "steps": {}}')
     assert target_of(found, Flags()).pin == ""  # type: ignore[arg-type]
+
+
+def test_two_step_enable_records_a_hash_of_the_pin_and_disable_forgets_it(tmp_path: Path) -> None:
+    from onprem.workflows.account import set_two_step
+    from onprem.workflows.pinrecord import pin_matches
+    from tests.unit.workflows.fakes import FakeClient
+
+    api = FakeClient()
+    (tmp_path / "pin").write_text("112233\n")
+    (tmp_path / "pin").chmod(0o600)
+    found = make_deployment(tmp_path, RecordingEngine(), api=api)
+    found.secrets.write("WA_API_KEY", "k" * 32)
+    found.secrets.write("WA_ADMIN_PASSWORD", "p" * 16)
+    found.state.pin_ca(b"-----BEGIN CERTIFICATE-----\n")
+    assert set_two_step(found, enable=True, pin_file=tmp_path / "pin") == "enabled"
+    assert api.pin == "112233"
+    assert pin_matches(found.state.two_step_file, "112233")[0] is True
+    assert "112233" not in found.state.two_step_file.read_text()
+    assert set_two_step(found, enable=False, pin_file=None) == "disabled"
+    assert not found.state.two_step_file.exists()
