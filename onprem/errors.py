@@ -13,6 +13,8 @@ never contain secret values.
     6  StateError     the state directory (or a sidecar's store) is unusable
     7  ServeError     a server process (relay, exporter, emulator) cannot start
     8  LockError      another command holds the deployment's lock (names holder, host, pid, since when)
+    9  CloudApiError  the Cloud API (Meta's Graph API) refused or is unreachable
+   10  MigrationError `migrate cloud` stopped at a step (names it, what is left as it was, how to resume)
   130                 the operator declined a confirmation or interrupted (set by the CLI)
 """
 
@@ -110,3 +112,40 @@ class LockError(OnpremError):
     """
 
     exit_code = 8
+
+
+class CloudApiError(OnpremError):
+    """The Cloud API (Meta's Graph API) answered with an error, or could not be reached. Exit code 9.
+
+    Carries the HTTP status, the Graph error `code`, `error_subcode`, `details` (error_data.details) and
+    the endpoint called (never the token)."""
+
+    exit_code = 9
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        subcode: int | None = None,
+        details: str = "",
+        endpoint: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.subcode = subcode
+        self.details = details
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class MigrationError(OnpremError):
+    """`onprem migrate cloud` stopped: the message names the step that failed, what is left as it was and
+    the exact command that resumes. Exit code 10."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, step: str) -> None:
+        self.step = step
+        super().__init__(message)

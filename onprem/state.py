@@ -129,6 +129,11 @@ class StateDir:
         return self.root / "migration.json"
 
     @property
+    def two_step_file(self) -> Path:
+        """A salted scrypt hash of the two-step PIN `onprem two-step enable` set (never the PIN)."""
+        return self.root / "two_step.json"
+
+    @property
     def users_file(self) -> Path:
         return self.root / "users.json"
 

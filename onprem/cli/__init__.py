@@ -22,6 +22,7 @@ from onprem.cli import (
     front,
     lifecycle,
     locking,
+    migrate,
     offline,
     profile,
     relay,
@@ -60,6 +61,7 @@ for module in (
     front,
     emulator,
     residency,
+    migrate,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

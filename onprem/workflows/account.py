@@ -10,6 +10,7 @@ from onprem.api.transport import ALREADY_EXISTS_CODES, is_not_found
 from onprem.deployment import Deployment
 from onprem.errors import ApiError, ConfigError
 from onprem.state import read_json, write_json
+from onprem.workflows.pinrecord import forget_pin, record_pin
 from onprem.workflows.registration import read_pin
 
 ADMIN = "admin"
@@ -152,4 +153,11 @@ def registry_for(deployment: Deployment) -> UserRegistry:
 def set_two_step(deployment: Deployment, *, enable: bool, pin_file: Path | None) -> str:
     """`onprem two-step enable|disable` with the PIN read from `pin_file`. Raises as `two_step`."""
     pin = read_pin(pin_file, deployment.progress) if pin_file is not None else None
-    return two_step(deployment.api(), enable, pin)
+    outcome = two_step(deployment.api(), enable, pin)
+    # Kept so that `migrate cloud` can check a PIN before the Cloud API sees it (a wrong one there takes
+    # the On-Prem deployment down): a salted hash, never the PIN.
+    if pin is not None and enable:
+        record_pin(deployment.state.two_step_file, pin, deployment.now())
+    else:
+        forget_pin(deployment.state.two_step_file)
+    return outcome
