@@ -148,7 +148,7 @@ class _Builder:
         migration = self.facts.local.migration
         if migration is None:
             return []
-        region = migration.get("region")
+        region, _state = migration_summary(migration)
         return [
             Egress("Cloud API", CLOUD_API, f"after migration; data_localization_region {region or 'none'}")
         ]
@@ -323,7 +323,7 @@ class _Builder:
                 "egress": [],
                 "notes": ["not migrated: no migration.json in the state directory"],
             }
-        region = migration.get("region")
+        region, state = migration_summary(migration)
         detail = f"data_localization_region {region}" if region else "no data_localization_region"
         return {
             "locations": [
@@ -336,8 +336,29 @@ class _Builder:
             ),
             "readers": Readers(None, ("holders of the Cloud API system-user token",)),
             "egress": self.cloud_egress(),
-            "notes": [f"migration state: {migration.get('state')}"],
+            "notes": [f"migration state: {state}"],
         }
+
+
+def migration_summary(record: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The region and the state of a migration from `migration.json` as `onprem migrate cloud` writes it
+    (the register step records the region; `completed` is set at the end), pure."""
+    steps = record.get("steps") if isinstance(record.get("steps"), Mapping) else {}
+    register = steps.get("register") if isinstance(steps.get("register"), Mapping) else {}
+    status = steps.get("cloud_status") if isinstance(steps.get("cloud_status"), Mapping) else {}
+    region = record.get("region") or register.get("region") or status.get("region")
+    if record.get("completed"):
+        state = f"completed {record['completed']}"
+    elif steps:
+        state = f"in progress: {', '.join(steps)} done"
+    else:
+        state = str(record.get("state") or "started")
+    return (str(region) if region else None), state
+
+
+def _migration(record: Mapping[str, Any]) -> dict[str, Any]:
+    region, state = migration_summary(record)
+    return {"phone_number_id": record.get("phone_number_id"), "region": region, "state": state}
 
 
 def _data_class(name: str, description: str, part: Mapping[str, Any], lost: list[str]) -> DataClass:
@@ -389,8 +410,6 @@ def build_report(settings: Settings, facts: Facts, generated_at: str) -> Report:
         state_dir=facts.local.state_dir,
         hosts=_hosts(facts.hosts),
         api={"reachable": facts.client.error is None, "error": facts.client.error},
-        migration=None
-        if migration is None
-        else {k: migration.get(k) for k in ("phone_number_id", "region", "state")},
+        migration=None if migration is None else _migration(migration),
         data_classes=tuple(_data_class(n, d, parts[n](), lost) for n, d in DATA_CLASSES),
     )

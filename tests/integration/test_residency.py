@@ -103,7 +103,9 @@ def test_every_data_class_names_an_existing_path_with_its_real_mode_and_device(
 def test_after_a_migration_the_cloud_region_is_named_from_the_state_record(deployment: Deployment) -> None:
     deployment.run("deploy", check=True)
     record = deployment.state / "migration.json"
-    record.write_text(json.dumps({"phone_number_id": "106540352242922", "region": "DE", "state": "done"}))
+    # The record as `onprem migrate cloud` writes it (tests/integration/cloud/test_migrate.py makes a real one).
+    steps = {"backup": {"at": "2026-11-30T10:00:00+00:00"}, "register": {"region": "DE"}}
+    record.write_text(json.dumps({"phone_number_id": "106540352242922", "steps": steps}))
 
     document = json.loads(deployment.run("residency", "--json", check=True).stdout)
 
@@ -112,6 +114,10 @@ def test_after_a_migration_the_cloud_region_is_named_from_the_state_record(deplo
     assert cloud["locations"][0]["detail"] == "data_localization_region DE"
     assert cloud["locations"][1]["path"] == str(record)
     assert os.path.exists(cloud["locations"][1]["path"])
-    assert document["migration"] == {"phone_number_id": "106540352242922", "region": "DE", "state": "done"}
+    assert document["migration"] == {
+        "phone_number_id": "106540352242922",
+        "region": "DE",
+        "state": "in progress: backup, register done",
+    }
     egress = [(e["to"], e["endpoint"]) for e in _classes(document)["messages_contacts"]["egress"]]
     assert ("Cloud API", "https://graph.facebook.com") in egress

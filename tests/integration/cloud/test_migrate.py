@@ -106,9 +106,11 @@ def wait_for(predicate: Any, what: str, timeout: float = 90) -> None:
 
 def test_1_on_prem_sends_and_receives_before_the_move(moving: Moving) -> None:
     stack = moving.stack
-    assert stack.ok("send", "--to", "+16315551234", "--text", "before the move")["id"]
     inject(stack, "16315559876", "hello on-prem")
     wait_for(lambda: sink_bodies(stack, b"hello on-prem"), "the On-Prem inbound never reached the sink")
+    # The customer wrote first, so a free-form reply is inside the 24-hour window and is delivered.
+    reply = stack.ok("send", "--to", "+16315559876", "--text", "before the move")
+    assert reply["status"] in ("delivered", "read"), reply
     assert stack.ok("two-step", "enable", "--pin-file", "pin") == {"two_step": "enabled"}
 
 
@@ -266,3 +268,15 @@ def test_7_a_second_run_says_it_is_done_and_a_region_now_is_refused(moving: Movi
     assert region.returncode == 10, region.stdout + region.stderr
     assert "can only be set while the number is not registered" in region.stderr
     assert moving.cloud_state()["numbers"] == cloud["numbers"]
+
+
+def test_8_residency_names_the_cloud_region_from_the_migration_record(moving: Moving) -> None:
+    done = moving.stack.run("residency", "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["migration"]["region"] == "DE"
+    assert document["migration"]["state"].startswith("completed ")
+    cloud = next(c for c in document["data_classes"] if c["name"] == "cloud_region")
+    assert cloud["present"] is True
+    assert cloud["locations"][0]["detail"] == "data_localization_region DE"
+    assert cloud["locations"][1]["path"] == str(moving.stack.state / "migration.json")

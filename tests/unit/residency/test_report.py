@@ -134,7 +134,13 @@ def sample_facts() -> Facts:
             ),
         ),
         migration_file=on_disk("/srv/ops/.onprem/shop/migration.json", "0600"),
-        migration={"phone_number_id": "1064", "region": "DE", "state": "done"},
+        # As `onprem migrate cloud` writes it: the register step records the region.
+        migration={
+            "phone_number_id": "1064",
+            "number": "+16315550000",
+            "steps": {"backup": {"at": "2026-11-30T10:00:00+00:00"}, "register": {"region": "DE"}},
+            "completed": "2026-11-30T10:00:30+00:00",
+        },
     )
     application = {
         "garbagecollector_enable": {"media": False, "messages": True},
@@ -234,6 +240,7 @@ def test_after_a_migration_the_cloud_region_and_the_cloud_api_are_named(tmp_path
     assert cloud.present is True
     assert cloud.locations[0].detail == "data_localization_region DE"
     assert cloud.retention.settings == {"region": "DE"}
+    assert cloud.notes[0] == "migration state: completed 2026-11-30T10:00:30+00:00"
     assert ("Cloud API", "https://graph.facebook.com") in [
         (e.to, e.endpoint) for e in entry["messages_contacts"].egress
     ]
