@@ -340,12 +340,15 @@ class _Builder:
         }
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def migration_summary(record: Mapping[str, Any]) -> tuple[str | None, str]:
     """The region and the state of a migration from `migration.json` as `onprem migrate cloud` writes it
     (the register step records the region; `completed` is set at the end), pure."""
-    steps = record.get("steps") if isinstance(record.get("steps"), Mapping) else {}
-    register = steps.get("register") if isinstance(steps.get("register"), Mapping) else {}
-    status = steps.get("cloud_status") if isinstance(steps.get("cloud_status"), Mapping) else {}
+    steps = _mapping(record.get("steps"))
+    register, status = _mapping(steps.get("register")), _mapping(steps.get("cloud_status"))
     region = record.get("region") or register.get("region") or status.get("region")
     if record.get("completed"):
         state = f"completed {record['completed']}"
