@@ -10,13 +10,11 @@ collector (`whatsapp_exporter_collector_success{collector="relay_public_certific
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ssl
 
 from onprem.exporter.collect import CollectFn
 from onprem.exporter.families import FamilyBuilder
 from onprem.exporter.settings import RelayPublicProbeSettings
-from onprem.exporter.transport import UpstreamError, not_after, ssl_context
+from onprem.exporter.transport import UpstreamError, handshake_expiry, ssl_context
 from onprem.exporter.upstream import UpstreamClient
 from onprem.sidecar import split_listen
 
@@ -30,19 +28,13 @@ async def probe_expiry(settings: RelayPublicProbeSettings, timeout: float = HAND
     context = ssl_context(settings.ca_file)
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(
-                host, port, ssl=context, server_hostname=settings.host_name
-            )
-    except (TimeoutError, ssl.SSLError, OSError) as exc:
-        raise UpstreamError(f"TLS handshake with the relay's public listener {host}:{port}: {exc}") from None
-    try:
-        ssl_object = writer.get_extra_info("ssl_object")
-        peer = ssl_object.getpeercert() if ssl_object is not None else None
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
-    return not_after(peer)
+            return await handshake_expiry(host, port, context, settings.host_name)
+    except TimeoutError:
+        raise UpstreamError(
+            f"TLS handshake with the relay's public listener {host}:{port}: no answer in {timeout:g} s"
+        ) from None
+    except UpstreamError as exc:
+        raise UpstreamError(f"the relay's public listener: {exc}") from None
 
 
 def relay_public_collector(settings: RelayPublicProbeSettings) -> CollectFn:

@@ -187,20 +187,7 @@ class AiohttpTransport:
             return cached[2]
         parts = urlsplit(self._base_url)
         host, port = parts.hostname or "", parts.port or 443
-        try:
-            _, writer = await asyncio.open_connection(
-                host, port, ssl=context, server_hostname=self._server_name or host
-            )
-        except (ssl.SSLError, OSError) as exc:
-            raise UpstreamError(f"TLS handshake with {host}:{port}: {exc}") from None
-        try:
-            ssl_object = writer.get_extra_info("ssl_object")
-            peer = ssl_object.getpeercert() if ssl_object is not None else None
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
-        expiry = not_after(peer)
+        expiry = await handshake_expiry(host, port, context, self._server_name or host)
         self._certificate = (self._clock(), context, expiry)
         return expiry
 
@@ -209,6 +196,23 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def handshake_expiry(host: str, port: int, context: ssl.SSLContext, server_name: str) -> float:
+    """Handshake once with `host:port` (verifying with `context` for `server_name`) and return the leaf
+    certificate's notAfter as Unix time. Raises UpstreamError on any failure."""
+    try:
+        _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=server_name)
+    except (ssl.SSLError, OSError) as exc:
+        raise UpstreamError(f"TLS handshake with {host}:{port}: {exc}") from None
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        peer = ssl_object.getpeercert() if ssl_object is not None else None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    return not_after(peer)
 
 
 def not_after(peer: object) -> float:

@@ -431,7 +431,7 @@ def test_the_exporter_probe_refuses_a_certificate_it_cannot_verify(tmp_path: Pat
             server.close()
             await server.wait_closed()
 
-    with pytest.raises(UpstreamError, match="TLS handshake with the relay's public listener"):
+    with pytest.raises(UpstreamError, match="the relay's public listener: TLS handshake with"):
         run(scenario())
 
 
