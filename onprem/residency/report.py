@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from onprem.cloud_settings import graph_url_of
 from onprem.config import Settings
 from onprem.residency.facts import Facts, HostFacts, PathFacts, not_detected
 from onprem.residency.model import (
@@ -32,7 +33,6 @@ from onprem.residency.retention import (
 )
 
 RELAY_SERVICE = "relay"
-CLOUD_API = "https://graph.facebook.com"
 OUTSIDE = "outside the deployment's hosts: onprem cannot look at its disks"
 
 
@@ -149,9 +149,9 @@ class _Builder:
         if migration is None:
             return []
         region, _state = migration_summary(migration)
-        return [
-            Egress("Cloud API", CLOUD_API, f"after migration; data_localization_region {region or 'none'}")
-        ]
+        # Where the tool itself sends the Cloud API calls: Meta's Graph API, or another (the emulator).
+        graph = graph_url_of(self.settings.cloud, self.settings.network.bind_address)
+        return [Egress("Cloud API", graph, f"after migration; data_localization_region {region or 'none'}")]
 
     def api_readers(self) -> Readers:
         users = tuple({"username": u, "role": r} for u, r in self.facts.client.users)

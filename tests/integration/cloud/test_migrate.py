@@ -280,3 +280,6 @@ def test_8_residency_names_the_cloud_region_from_the_migration_record(moving: Mo
     assert cloud["present"] is True
     assert cloud["locations"][0]["detail"] == "data_localization_region DE"
     assert cloud["locations"][1]["path"] == str(moving.stack.state / "migration.json")
+    # Message data now leaves the site for the Cloud API the tool migrated to (here the emulator).
+    messages = next(c for c in document["data_classes"] if c["name"] == "messages_contacts")
+    assert ("Cloud API", moving.graph) in [(e["to"], e["endpoint"]) for e in messages["egress"]]
