@@ -5,6 +5,10 @@ API answered with an error rather than not at all), and in `problems` (and the t
 ready, what the caller found, and in multiconnect three distinct failure kinds read from /v1/health
 (`cluster`): a node that stopped heart-beating (`node_lost`), no standby
 coreapp left (`no_spare`), and a shard no live coreapp serves (`shard_unserved`).
+
+After `onprem migrate cloud` has completed, the client's containers are stopped on purpose: `migration`
+says when the number moved (and to which region), the client's services and its API are no longer
+expected, and the deployment is healthy when what stays (the relay, the database, the sidecars) is.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from onprem.engine.hosts import HostsEngine
 from onprem.errors import ApiError, ConfigError, EngineError
 from onprem.releases import ReleaseStore
 from onprem.render import expected_services
+from onprem.state import read_json
 from onprem.workflows.shards import shard_counts
 
 EXPORTER = "exporter"
@@ -37,11 +42,13 @@ def status_document(
     problems: Sequence[str] = (),
     api_status: int | None = None,
     shards: dict[str, Any] | None = None,
+    migration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The machine-readable status (`status --json`), pure. `release`: the running release and whether
     the bundle on disk differs from it; `problems`: what else makes the deployment not healthy;
     `api_status`: the HTTP status of an API that answered /v1/health with an error; `shards`: the
-    account's and the configured shard counts (multiconnect, see `shards.shard_counts`)."""
+    account's and the configured shard counts (multiconnect, see `shards.shard_counts`); `migration`: a
+    completed move to the Cloud API (then no API health is expected)."""
     services = []
     seen = set()
     for container in containers:
@@ -73,7 +80,7 @@ def status_document(
     reasons = [*service_reasons(services, expected), *problems, *(f["reason"] for f in cluster)]
     if shards and shards.get("problem"):
         reasons.append(shards["problem"])
-    healthy = bool(expected) and health is not None and not reasons
+    healthy = bool(expected) and (health is not None or migration is not None) and not reasons
     return {
         "deployment": deployment,
         "healthy": healthy,
@@ -83,6 +90,7 @@ def status_document(
         "shards": shards,
         "release": release,
         "problems": reasons,
+        "migration": migration,
     }
 
 
@@ -196,7 +204,14 @@ def format_table(document: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     api = document["api"]
-    if api["health"] is not None:
+    migration = document.get("migration")
+    if migration is not None:
+        region = migration.get("region") or "no data_localization_region"
+        lines.append(
+            f"\nmigrated to the Cloud API {migration['completed']} (phone number ID "
+            f"{migration['phone_number_id']}, {region}): the client is stopped, the relay takes its webhooks"
+        )
+    elif api["health"] is not None:
         lines.append(f"\nAPI {api['url']}: gateway {gateway_summary(api['health'])}")
     else:
         lines.append(f"\nAPI {api['url']}: {api_answer(api.get('status'), api['error'])}")
@@ -283,8 +298,13 @@ def status(deployment: Deployment) -> dict[str, Any]:
     health: dict[str, Any] | None = None
     api_error: str | None = None
     api_status: int | None = None
+    expected = expected_services(deployment.settings)
+    migration = completed_migration(deployment)
     api_key = deployment.secrets.read("WA_API_KEY")
-    if api_key is None or not deployment.state.ca_file.is_file():
+    if migration is not None:
+        stopped = set(deployment.client_services)
+        expected = [service for service in expected if service not in stopped]
+    elif api_key is None or not deployment.state.ca_file.is_file():
         api_error = "not deployed from this state directory"
     else:
         try:
@@ -293,7 +313,7 @@ def status(deployment: Deployment) -> dict[str, Any]:
             api_error, api_status = str(exc), exc.status
     return status_document(
         deployment=deployment.project,
-        expected=expected_services(deployment.settings),
+        expected=expected,
         containers=containers,
         api_url=deployment.api_url,
         health=health,
@@ -301,11 +321,26 @@ def status(deployment: Deployment) -> dict[str, Any]:
         release=running_release(deployment),
         problems=[
             *(f"host {host} does not answer ({why}): its services are unknown" for host, why in lost.items()),
-            *[p for p in [exporter_problem(deployment, containers)] if p],
+            *[p for p in [None if migration else exporter_problem(deployment, containers)] if p],
         ],
         api_status=api_status,
-        shards=shard_counts(deployment, health),
+        shards=None if migration else shard_counts(deployment, health),
+        migration=migration,
     )
+
+
+def completed_migration(deployment: Deployment) -> dict[str, Any] | None:
+    """The completed `onprem migrate cloud` of this state directory, None before or during one.
+    Raises StateError when the record is unreadable."""
+    record = read_json(deployment.state.migration_file, "the migration's progress")
+    if not isinstance(record, dict) or not record.get("completed"):
+        return None
+    register = record.get("steps", {}).get("register", {})
+    return {
+        "phone_number_id": record.get("phone_number_id"),
+        "completed": record["completed"],
+        "region": register.get("region") if isinstance(register, dict) else None,
+    }
 
 
 def logs(deployment: Deployment, service: str, tail: int) -> str:

@@ -220,8 +220,13 @@ def test_6_the_real_migration_moves_the_number_and_the_relay_receives_cloud_webh
     )
     assert number["from_backup"] is True
     assert [(s["waba_id"], s["callback"]) for s in cloud["subscriptions"]] == [(WABA_ID, moving.webhook_url)]
-    status = stack.run("status", "--json")  # not healthy any more: the client is stopped
-    services = {c["service"]: c for c in json.loads(status.stdout)["services"]}
+    # The client is stopped on purpose: status says the number moved and judges what stays (the relay).
+    status = stack.run("status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    document = json.loads(status.stdout)
+    assert document["healthy"] is True
+    assert (document["migration"]["phone_number_id"], document["migration"]["region"]) == (NUMBER_ID, "DE")
+    services = {c["service"]: c for c in document["services"]}
     assert services["relay"]["state"] == "running"
     assert services["waweb"]["state"] != "running"
     audit = (stack.state / AUDIT_FILE).read_text().splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from onprem.engine.base import ContainerState
 from onprem.workflows.status import api_answer, cluster_findings, format_table, status_document
 
 MASTER = {"gateway_status": "connected", "role": "primary_master"}
@@ -86,3 +87,37 @@ def test_an_api_answering_503_is_reported_as_answering() -> None:
     )
     assert "answers HTTP 503" in format_table(document)
     assert "not answering" not in format_table(document)
+
+
+def test_after_a_completed_migration_the_stopped_client_is_expected_and_the_rest_must_be_healthy() -> None:
+    relay = ContainerState(service="relay", name="d-relay-1", state="running", health="healthy", exit_code=0)
+    web = ContainerState(service="waweb", name="d-waweb-1", state="exited", health=None, exit_code=0)
+    migration = {"phone_number_id": "1065", "completed": "2026-11-30T18:33:56+00:00", "region": "DE"}
+    document = status_document(
+        deployment="d",
+        expected=["relay"],
+        containers=[relay, web],
+        api_url="https://x",
+        health=None,
+        api_error=None,
+        migration=migration,
+    )
+    assert document["healthy"] is True
+    assert document["migration"] == migration
+    table = format_table(document)
+    assert "migrated to the Cloud API 2026-11-30T18:33:56+00:00 (phone number ID 1065, DE)" in table
+    assert "deployment d: healthy" in table
+
+    stopped_relay = ContainerState(
+        service="relay", name="d-relay-1", state="exited", health=None, exit_code=1
+    )
+    broken = status_document(
+        deployment="d",
+        expected=["relay"],
+        containers=[stopped_relay],
+        api_url="https://x",
+        health=None,
+        api_error=None,
+        migration=migration,
+    )
+    assert broken["healthy"] is False, "the relay still matters after the move: it takes the Cloud webhooks"
