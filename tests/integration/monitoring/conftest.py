@@ -6,18 +6,25 @@ Missing binaries fail the tests under CI=true (skip elsewhere), like every other
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from onprem.exporter.collect import Scraper
+from onprem import pki
+from onprem.exporter.collect import COLLECTORS, Scraper
 from onprem.exporter.fakes import DownTransport, FakeTransport, documents
-from onprem.exporter.settings import StatsDbSettings
+from onprem.exporter.publiccert import relay_public_collector
+from onprem.exporter.settings import RelayPublicProbeSettings, StatsDbSettings
 from onprem.exporter.transport import Transport
 from onprem.exporter.upstream import UpstreamAuth, UpstreamClient
 from tests.conftest import ROOT, require
@@ -68,12 +75,22 @@ def render_template(**values: str) -> str:
     return env.get_template(TEMPLATE.name).render(**values)
 
 
-def exposition(transport: Transport, *, stats_db: bool = False, tmp_dir: Path) -> str:
-    """The exporter's answer to one scrape against `transport` (stats/db cache warmed first if enabled)."""
+def exposition(
+    transport: Transport,
+    *,
+    stats_db: bool = False,
+    tmp_dir: Path,
+    relay_public: RelayPublicProbeSettings | None = None,
+) -> str:
+    """The exporter's answer to one scrape against `transport` (stats/db cache warmed first if enabled),
+    probing a relay public listener when `relay_public` names one."""
     key = tmp_dir / "key"
     key.write_text(FakeTransport().api_key)
     client = UpstreamClient(transport, UpstreamAuth(transport, api_key_file=str(key), login=None))
-    scraper = Scraper(client, stats_db=StatsDbSettings(enabled=stats_db))
+    collectors = dict(COLLECTORS)
+    if relay_public is not None:
+        collectors["relay_public_certificate"] = relay_public_collector(relay_public)
+    scraper = Scraper(client, stats_db=StatsDbSettings(enabled=stats_db), collectors=collectors)
 
     async def twice() -> bytes:
         await scraper.scrape(2.0)
@@ -85,14 +102,52 @@ def exposition(transport: Transport, *, stats_db: bool = False, tmp_dir: Path) -
     return asyncio.run(twice()).decode()
 
 
+PUBLIC_NAME = "relay.example.test"
+
+
+def public_exposition(tmp_dir: Path) -> str:
+    """The exporter's scrape with its probe of a relay public listener: a real TLS listener on loopback
+    serving a certificate for PUBLIC_NAME, chained to a root the probe trusts."""
+    now = datetime.now(UTC)
+    root, intermediate = pki.issue_ca("monitoring-test", now)
+    server = pki.issue_server(intermediate, [PUBLIC_NAME], now)
+    (tmp_dir / "public-chain.pem").write_text(server.cert_pem + intermediate.cert_pem)
+    (tmp_dir / "public-key.pem").write_text(server.key_pem)
+    (tmp_dir / "public-root.pem").write_text(root.cert_pem)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_dir / "public-chain.pem", tmp_dir / "public-key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept() -> None:
+        while True:  # one handshake per scrape, until the listener is closed
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError, ssl.SSLError), context.wrap_socket(conn, server_side=True):
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    probe = RelayPublicProbeSettings(
+        address=f"127.0.0.1:{port}", host_name=PUBLIC_NAME, ca_file=str(tmp_dir / "public-root.pem")
+    )
+    try:
+        return exposition(FakeTransport(), tmp_dir=tmp_dir, relay_public=probe)
+    finally:
+        listener.close()
+
+
 @pytest.fixture(scope="session")
 def exporter_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Exporter expositions: single instance, 33-node multiconnect with stats/db, upstream down."""
+    """Exporter expositions: single instance, 33-node multiconnect with stats/db, upstream down, and a
+    single instance probing a relay public listener."""
     tmp = tmp_path_factory.mktemp("exporter")
     return {
         "single": exposition(FakeTransport(), tmp_dir=tmp),
         "multiconnect": exposition(FakeTransport(bodies=documents(33)), stats_db=True, tmp_dir=tmp),
         "down": exposition(DownTransport(), stats_db=True, tmp_dir=tmp),
+        "relay_public": public_exposition(tmp),
     }
 
 
