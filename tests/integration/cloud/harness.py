@@ -3,31 +3,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
-from aiohttp import web
 
 from onprem.emulator.testing import make_pki
-from onprem.relay.signing import parse_secrets, verify_headers
 from tests.integration.conftest import free_port
+from tests.integration.relay.harness import SINK_SECRET
 
 IMAGE = "onprem-emulator/cloudapi:0.1.0"
 TOKEN = "EAAG-itest-system-user-token-0123456789"
 APP_SECRET = "itest-app-secret-\u00e9-0123456789"
 VERIFY_TOKEN = "itest-verify-token-42"
-SINK_SECRET = "whsec_aXRlc3Qtc2luay1rZXktMzItYnl0ZXMtbG9uZyEh"
 NUMBER_ID, WABA_ID = "106540352242922", "102290129340398"
 CC, PHONE = "1", "6315550042"
 
@@ -36,61 +31,6 @@ def write_secret(path: Path, value: str) -> Path:
     path.write_text(value)
     path.chmod(0o600)
     return path
-
-
-@dataclass
-class Sink:
-    """The relay's downstream endpoint on loopback: records each verified delivery's exact bytes."""
-
-    port: int = field(default_factory=free_port)
-    bodies: list[bytes] = field(default_factory=list)
-    bad_signatures: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def _hook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if not verify_headers(parse_secrets(SINK_SECRET), headers, body, now=time.time()):
-            self.bad_signatures += 1
-            return web.Response(status=401)
-        self.bodies.append(body)
-        return web.Response(status=204)
-
-    def start(self) -> None:
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_post("/hook", self._hook)
-            runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="cloud-sink", daemon=True)
-        self._thread.start()
-        assert ready.wait(10), "the sink did not start"
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def wait_for(self, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count:
-            assert time.monotonic() < deadline, f"the sink has {len(self.bodies)} of {count} deliveries"
-            time.sleep(0.1)
 
 
 class Relay:

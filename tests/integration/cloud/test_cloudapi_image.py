@@ -22,9 +22,9 @@ from tests.integration.cloud.harness import (
     WABA_ID,
     EmulatorContainer,
     Relay,
-    Sink,
     wait_until,
 )
+from tests.integration.relay.harness import Sink
 
 PIN = "246810"
 PASSWORD = "itest-backup-password"

@@ -58,10 +58,12 @@ def message_body(message_id: str) -> bytes:
 
 @dataclass
 class Sink:
-    """A downstream endpoint on loopback that records message ids of correctly signed deliveries."""
+    """A downstream endpoint on loopback that records correctly signed deliveries: their exact bytes,
+    and how often each On-Prem message id arrived."""
 
     port: int = field(default_factory=free_port)
     received: Counter[str] = field(default_factory=Counter)
+    bodies: list[bytes] = field(default_factory=list)
     bad_signatures: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
@@ -77,6 +79,7 @@ class Sink:
         if not verify_headers(parse_secrets(SINK_SECRET), headers, body, now=time.time()):
             self.bad_signatures += 1
             return web.Response(status=401)
+        self.bodies.append(body)
         for message in json.loads(body).get("messages", []):
             self.received[message["id"]] += 1
         return web.Response(status=204)
@@ -106,6 +109,13 @@ class Sink:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
+
+    def wait_for(self, count: int, timeout: float = 30) -> None:
+        """Wait until `count` signed deliveries have arrived (fails the test after `timeout` s)."""
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count:
+            assert time.monotonic() < deadline, f"the sink has {len(self.bodies)} of {count} deliveries"
+            time.sleep(0.1)
 
 
 class RelayProcess:
