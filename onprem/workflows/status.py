@@ -23,6 +23,7 @@ from onprem.engine.hosts import HostsEngine
 from onprem.errors import ApiError, ConfigError, EngineError
 from onprem.releases import ReleaseStore
 from onprem.render import expected_services
+from onprem.residency.report import migration_summary
 from onprem.state import read_json
 from onprem.workflows.shards import shard_counts
 
@@ -300,17 +301,18 @@ def status(deployment: Deployment) -> dict[str, Any]:
     api_status: int | None = None
     expected = expected_services(deployment.settings)
     migration = completed_migration(deployment)
-    api_key = deployment.secrets.read("WA_API_KEY")
     if migration is not None:
         stopped = set(deployment.client_services)
         expected = [service for service in expected if service not in stopped]
-    elif api_key is None or not deployment.state.ca_file.is_file():
-        api_error = "not deployed from this state directory"
     else:
-        try:
-            health = deployment.api_with(api_key).health(timeout=5)
-        except ApiError as exc:
-            api_error, api_status = str(exc), exc.status
+        api_key = deployment.secrets.read("WA_API_KEY")
+        if api_key is None or not deployment.state.ca_file.is_file():
+            api_error = "not deployed from this state directory"
+        else:
+            try:
+                health = deployment.api_with(api_key).health(timeout=5)
+            except ApiError as exc:
+                api_error, api_status = str(exc), exc.status
     return status_document(
         deployment=deployment.project,
         expected=expected,
@@ -335,11 +337,11 @@ def completed_migration(deployment: Deployment) -> dict[str, Any] | None:
     record = read_json(deployment.state.migration_file, "the migration's progress")
     if not isinstance(record, dict) or not record.get("completed"):
         return None
-    register = record.get("steps", {}).get("register", {})
+    region, _state = migration_summary(record)
     return {
         "phone_number_id": record.get("phone_number_id"),
         "completed": record["completed"],
-        "region": register.get("region") if isinstance(register, dict) else None,
+        "region": region,
     }
 
 
